@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vslice top-level Makefile.  The module itself is built by Kbuild (see
+# ./Kbuild); this file adds setup, selftests, the VM test suite and the demo.
+#
+#   make                 build build/$(KVER)/vslice.ko (KVER=6.12 default, or 6.1)
+#   make test            static checks, then the selftest suite inside a VM
+#   make demo            create vGPUs in a VM and migrate them with real QEMU
+#   make check           sparse, checkpatch --strict, coccicheck, -Werror tests
+#   make e2e | bench | fuzz | clean
+#
+# Everything needed is installed by scripts/setup (apt only, idempotent).
+
+KVER		?= 6.12
+SETUP_ARGS	?=
+VSLICE_CACHE	?= /var/cache/vslice
+KSFT_DIR	:= $(VSLICE_CACHE)/linux-source-6.12/tools/testing/selftests
+BUILD		:= $(CURDIR)/build
+KOUT		:= $(BUILD)/$(KVER)
+SETUP_STAMP	:= $(BUILD)/.setup-$(KVER)
+
+# Resolved lazily: only after setup has run.
+KVERSION	= $(shell . $(CURDIR)/scripts/kver.sh && vslice_kver_resolve $(KVER))
+KDIR		= /usr/src/linux-headers-$(KVERSION)
+
+MODULE_SRCS	:= $(wildcard $(CURDIR)/mdev/*.[ch] $(CURDIR)/compat_v1/*.[ch] \
+			      $(CURDIR)/uapi/*.h) $(CURDIR)/Kbuild
+
+.PHONY: all module setup selftests test check demo e2e bench fuzz clean
+
+all: module
+
+# Setup is idempotent but not free: run it once per checkout and series.
+$(SETUP_STAMP): scripts/setup scripts/kver.sh
+	@mkdir -p $(BUILD)
+	scripts/setup --kver $(KVER) $(SETUP_ARGS)
+	@touch $@
+
+setup: $(SETUP_STAMP)
+
+# Kbuild builds in the source tree; a stamp notices a change of kernel.
+module: $(SETUP_STAMP)
+	@mkdir -p $(KOUT)
+	@if [ "$$(cat $(BUILD)/.built-for 2>/dev/null)" != "$(KVERSION)" ]; then \
+		$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null; \
+	fi
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+	@echo "$(KVERSION)" > $(BUILD)/.built-for
+	@cp vslice.ko $(KOUT)/vslice.ko
+	@echo "built $(KOUT)/vslice.ko for $(KVERSION)"
+
+selftests: $(SETUP_STAMP)
+	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR) OUTPUT=$(BUILD)/selftests
+
+test: module selftests
+	scripts/test-suite --kver $(KVER)
+
+demo: module selftests
+	scripts/demo --kver $(KVER)
+
+e2e: module selftests
+	scripts/e2e --kver $(KVER)
+
+bench: module selftests
+	scripts/bench --kver $(KVER)
+
+check: $(SETUP_STAMP)
+	scripts/check --kver $(KVER)
+
+fuzz:
+	$(MAKE) -C selftests/stream fuzz-run
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	rm -rf $(BUILD)

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice: every kernel-version difference lives here and nowhere else.
+ * Supported: Debian 6.1 (bookworm) and 6.12 (bookworm-security).
+ */
+#ifndef _VSLICE_COMPAT_H
+#define _VSLICE_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/vfio.h>
+
+/*
+ * 6.2 added PRE_COPY, VFIO_MIG_GET_PRECOPY_INFO and migration_get_data_size
+ * (which the core then calls without a NULL check).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define VSLICE_HAVE_PRECOPY	1
+#else
+#define VSLICE_HAVE_PRECOPY	0
+#endif
+
+/* 6.10+ gives each vfio_device an inode whose mapping covers its mmaps. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#define VSLICE_HAVE_VDEV_INODE	1
+#else
+#define VSLICE_HAVE_VDEV_INODE	0
+#endif
+
+/* class_create() lost its owner argument in 6.4. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define vslice_class_create(name)	class_create(name)
+#else
+#define vslice_class_create(name)	class_create(THIS_MODULE, name)
+#endif
+
+/* eventfd_signal() lost its count argument in 6.8. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#define vslice_eventfd_signal(ctx)	eventfd_signal(ctx)
+#else
+#define vslice_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
+#endif
+
+/*
+ * The iommufd emulated-device ops exist from 6.2; before that the
+ * vfio_device_ops members do not either.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define VSLICE_IOMMUFD_OPS					\
+	.bind_iommufd	= vfio_iommufd_emulated_bind,		\
+	.unbind_iommufd	= vfio_iommufd_emulated_unbind,		\
+	.attach_ioas	= vfio_iommufd_emulated_attach_ioas,	\
+	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
+#else
+#define VSLICE_IOMMUFD_OPS
+#endif
+
+#endif /* _VSLICE_COMPAT_H */

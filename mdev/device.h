@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice: the emulated PCI function - config space, BAR0 registers, IRQs -
+ * and the VRAM behind BAR2.  Implemented in cfgspace.c, mmio.c, irq.c and
+ * vram.c.  Locking: see vslice.h; vram has its own lock documented in vram.c.
+ */
+#ifndef _VSLICE_DEVICE_H
+#define _VSLICE_DEVICE_H
+
+#include <linux/eventfd.h>
+#include <linux/mm.h>
+#include <linux/types.h>
+
+#include "../uapi/vslice_regs.h"
+#include "../uapi/vslice_stream.h"
+
+struct vslice_dev;
+struct vfio_irq_set;
+
+#define VSLICE_CFG_SIZE		256
+
+/**
+ * struct vslice_regs - BAR0 register file (values as the guest sees them)
+ *
+ * Protected by vslice_dev.dev_lock.  The engine owns ring_head, fence,
+ * status, error, error_head and cmd_count; mmio.c owns the rest.
+ */
+struct vslice_regs {
+	u32 scratch[VSLICE_NR_SCRATCH];
+	u64 ring_base;
+	u32 ring_size;
+	u32 ring_head;
+	u32 ring_tail;
+	u32 control;
+	u32 status;
+	u64 fence;
+	u32 irq_status;
+	u32 irq_mask;
+	u32 error;
+	u32 error_head;
+	u32 cmd_count;
+};
+
+/**
+ * struct vslice_hw - emulated PCI function state
+ * @cfg:	config space bytes (little-endian, as the guest reads them).
+ *		PCI_STATUS_INTERRUPT is not stored: reads compute it.
+ * @bar_mask:	writable bits of each 32-bit BAR register (BAR0; BAR2 and
+ *		BAR3 are the two halves of the 64-bit VRAM BAR); 0 for an
+ *		unimplemented BAR.  Reading back after writing ~0 gives the
+ *		size mask, as the PCI sizing protocol expects.
+ * @regs:	BAR0 registers
+ * @irq_type:	VFIO_PCI_INTX_IRQ_INDEX / VFIO_PCI_MSI_IRQ_INDEX / -1 (none):
+ *		the interrupt userspace configured through SET_IRQS
+ * @intx_trigger: INTx eventfd or NULL
+ * @msi_trigger: MSI eventfd or NULL
+ * @intx_masked: INTx masked, by VFIO_IRQ_SET_ACTION_MASK or automatically
+ *		when it fired (vfio-pci's AUTOMASKED semantics)
+ *
+ * Everything here is protected by vslice_dev.dev_lock.
+ */
+struct vslice_hw {
+	u8 cfg[VSLICE_CFG_SIZE];
+	u64 bar_mask[6];
+	struct vslice_regs regs;
+	int irq_type;
+	struct eventfd_ctx *intx_trigger;
+	struct eventfd_ctx *msi_trigger;
+	bool intx_masked;
+};
+
+/**
+ * struct vslice_vram - lazily allocated VRAM with written/dirty tracking
+ * @size:	bytes
+ * @npages:	size >> PAGE_SHIFT
+ * @lock:	protects @pages, @written, @dirty, @tracking
+ * @pages:	page array, NULL entries are zero pages never written
+ * @written:	bitmap: page written since creation or last reset (zero
+ *		elision: unwritten pages read as zero and are never streamed)
+ * @dirty:	bitmap: page written since the last save pass took it (or
+ *		zeroed by a reset since then)
+ * @tracking:	a save is in progress (vslice_vram_track_start())
+ * @backing:	kernels without vfio_device.inode only: a private file whose
+ *		address_space links this instance's BAR2 mappings, so they
+ *		can be write-protected with unmap_mapping_range(); else NULL
+ *
+ * Invariant (what makes @dirty exact at any time, tracking or not): a page
+ * whose @dirty bit is clear has no writable PTE in any mapping.  Mappings
+ * are created read-only and every first write to a page faults
+ * (->pfn_mkwrite), which sets @written and @dirty before making the PTE
+ * writable; clearing a @dirty bit write-protects the page first.
+ */
+struct vslice_vram {
+	u64 size;
+	unsigned long npages;
+	struct mutex lock;
+	struct page **pages;
+	unsigned long *written;
+	unsigned long *dirty;
+	bool tracking;
+	struct file *backing;
+};
+
+/* Config space layout (cfgspace.c): one capability, MSI. */
+#define VSLICE_CFG_MSI_CAP	0x40
+
+/* cfgspace.c */
+void vslice_cfg_init(struct vslice_dev *vd);
+ssize_t vslice_cfg_rw(struct vslice_dev *vd, char __user *buf, size_t count,
+		      u64 pos, bool write);
+bool vslice_cfg_intx_disabled(struct vslice_dev *vd);
+bool vslice_cfg_msi_enabled(struct vslice_dev *vd);
+int vslice_cfg_check(struct vslice_dev *vd, const u8 *cfg);
+
+/* mmio.c */
+void vslice_regs_reset(struct vslice_dev *vd);
+ssize_t vslice_mmio_rw(struct vslice_dev *vd, char __user *buf, size_t count,
+		       u64 pos, bool write);
+
+/*
+ * irq.c.  Interrupt sources are the bits of regs.irq_status; a source is
+ * pending when it is also set in regs.irq_mask.  vslice_irq_raise() and
+ * vslice_irq_update() are called with dev_lock held (the engine raises
+ * from its worker under dev_lock; eventfd signalling is fine under a
+ * mutex).  INTx is a level: asserted while something is pending, INTx is
+ * not disabled in COMMAND and MSI is not enabled in the capability; it is
+ * delivered to the INTx eventfd when asserted and not masked, and then
+ * masked automatically until userspace unmasks it (vfio-pci semantics).
+ * MSI is an edge: each raise of a pending source signals the MSI eventfd
+ * while userspace has MSI configured through SET_IRQS.
+ */
+int vslice_irq_get_info(struct vslice_dev *vd, struct vfio_irq_info *info);
+int vslice_irq_set(struct vslice_dev *vd, struct vfio_irq_set *hdr,
+		   void __user *data);
+void vslice_irq_raise(struct vslice_dev *vd, u32 sources);
+void vslice_irq_update(struct vslice_dev *vd, u32 edges);
+bool vslice_irq_intx_pending(struct vslice_dev *vd);
+void vslice_irq_reset(struct vslice_dev *vd);
+void vslice_irq_teardown(struct vslice_dev *vd);
+
+/* vram.c */
+int vslice_vram_init(struct vslice_vram *vram, u64 size);
+void vslice_vram_fini(struct vslice_vram *vram);
+void vslice_vram_reset(struct vslice_dev *vd);
+ssize_t vslice_vram_region_rw(struct vslice_dev *vd, char __user *buf,
+			      size_t count, u64 pos, bool write);
+int vslice_vram_mmap(struct vslice_dev *vd, struct vm_area_struct *vma);
+int vslice_vram_rw(struct vslice_vram *vram, u64 off, void *buf, size_t len,
+		   bool write);
+int vslice_vram_fill(struct vslice_vram *vram, u64 off, u32 pattern,
+		     size_t len);
+void vslice_vram_track_start(struct vslice_dev *vd);
+void vslice_vram_track_stop(struct vslice_dev *vd);
+unsigned long vslice_vram_dirty_count(struct vslice_vram *vram);
+unsigned long vslice_vram_written_count(struct vslice_vram *vram);
+long vslice_vram_take_dirty(struct vslice_dev *vd, unsigned long from,
+			    void *buf);
+int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
+			  const void *buf);
+
+/* device state <-> stream (cfgspace.c / mmio.c) */
+void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st);
+int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st);
+void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st);
+void vslice_hw_reset(struct vslice_dev *vd);
+
+#endif /* _VSLICE_DEVICE_H */

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: module init/exit, the simulated parent GPU and its mdev types.
+ *
+ * The parent "vslice0" owns a VRAM budget (module parameter vram_mb).
+ * Every type carves a fixed VRAM size out of it; an instance reserves its
+ * VRAM in probe and returns it in remove, both under vslice_parent.lock,
+ * so available_instances is exact and racing creates never oversubscribe.
+ *
+ * Locking: vslice_parent.lock protects vram_used and nr_instances only.
+ */
+
+#include <linux/device.h>
+#include <linux/module.h>
+#include <linux/sysfs.h>
+
+#include "vslice.h"
+
+static unsigned int vram_mb = 1024;
+module_param(vram_mb, uint, 0444);
+MODULE_PARM_DESC(vram_mb, "VRAM budget of the parent device in MiB (default 1024)");
+
+static struct vslice_parent vslice_parent;
+static struct class *vslice_class;
+
+static struct vslice_type vslice_types[] = {
+	{ .mtype = { .sysfs_name = "128m", .pretty_name = "vslice-128M" },
+	  .vram_size = SZ_128M, .id = 1 },
+	{ .mtype = { .sysfs_name = "256m", .pretty_name = "vslice-256M" },
+	  .vram_size = SZ_256M, .id = 2 },
+	{ .mtype = { .sysfs_name = "512m", .pretty_name = "vslice-512M" },
+	  .vram_size = SZ_512M, .id = 3 },
+};
+
+static struct mdev_type *vslice_mtypes[ARRAY_SIZE(vslice_types)];
+
+static const struct vslice_type *to_vslice_type(struct mdev_type *mtype)
+{
+	return container_of(mtype, struct vslice_type, mtype);
+}
+
+/**
+ * vslice_parent_reserve() - take VRAM for a new instance from the budget
+ * @parent:	the parent
+ * @size:	bytes
+ *
+ * Return: 0, or -ENOSPC when the budget cannot hold another @size bytes.
+ */
+static int vslice_parent_reserve(struct vslice_parent *parent, u64 size)
+{
+	int ret = 0;
+
+	mutex_lock(&parent->lock);
+	if (parent->vram_total - parent->vram_used < size) {
+		ret = -ENOSPC;
+	} else {
+		parent->vram_used += size;
+		parent->nr_instances++;
+	}
+	mutex_unlock(&parent->lock);
+	return ret;
+}
+
+static void vslice_parent_release(struct vslice_parent *parent, u64 size)
+{
+	mutex_lock(&parent->lock);
+	if (!WARN_ON(parent->vram_used < size || !parent->nr_instances)) {
+		parent->vram_used -= size;
+		parent->nr_instances--;
+	}
+	mutex_unlock(&parent->lock);
+}
+
+static int vslice_probe(struct mdev_device *mdev)
+{
+	const struct vslice_type *type = to_vslice_type(mdev->type);
+	int ret;
+
+	ret = vslice_parent_reserve(&vslice_parent, type->vram_size);
+	if (ret)
+		return ret;
+
+	ret = vslice_instance_create(mdev, &vslice_parent, type);
+	if (ret)
+		vslice_parent_release(&vslice_parent, type->vram_size);
+	return ret;
+}
+
+static void vslice_remove(struct mdev_device *mdev)
+{
+	const struct vslice_type *type = to_vslice_type(mdev->type);
+
+	vslice_instance_destroy(mdev);
+	vslice_parent_release(&vslice_parent, type->vram_size);
+}
+
+static unsigned int vslice_get_available(struct mdev_type *mtype)
+{
+	const struct vslice_type *type = to_vslice_type(mtype);
+	u64 avail;
+
+	mutex_lock(&vslice_parent.lock);
+	avail = div64_u64(vslice_parent.vram_total - vslice_parent.vram_used,
+			  type->vram_size);
+	mutex_unlock(&vslice_parent.lock);
+	return avail;
+}
+
+static ssize_t vslice_show_description(struct mdev_type *mtype, char *buf)
+{
+	const struct vslice_type *type = to_vslice_type(mtype);
+
+	return sysfs_emit(buf,
+			  "vram=%lluMiB engines=1 migration=v2:stop_copy,p2p%s;v1:precopy\n",
+			  type->vram_size / SZ_1M,
+			  VSLICE_HAVE_PRECOPY ? ",pre_copy" : "");
+}
+
+static struct mdev_driver vslice_mdev_driver = {
+	.device_api = VFIO_DEVICE_API_PCI_STRING,
+	.driver = {
+		.name = VSLICE_DRIVER_NAME,
+		.owner = THIS_MODULE,
+		.mod_name = KBUILD_MODNAME,
+	},
+	.probe = vslice_probe,
+	.remove = vslice_remove,
+	.get_available = vslice_get_available,
+	.show_description = vslice_show_description,
+};
+
+static void vslice_parent_dev_release(struct device *dev)
+{
+}
+
+static int __init vslice_init(void)
+{
+	struct vslice_parent *parent = &vslice_parent;
+	unsigned int i;
+	int ret;
+
+	if (!vram_mb) {
+		pr_err("vslice: vram_mb must be at least 1\n");
+		return -EINVAL;
+	}
+	mutex_init(&parent->lock);
+	parent->vram_total = (u64)vram_mb * SZ_1M;
+
+	ret = mdev_register_driver(&vslice_mdev_driver);
+	if (ret)
+		return ret;
+
+	vslice_class = vslice_class_create(VSLICE_DRIVER_NAME);
+	if (IS_ERR(vslice_class)) {
+		ret = PTR_ERR(vslice_class);
+		goto err_driver;
+	}
+
+	device_initialize(&parent->dev);
+	parent->dev.class = vslice_class;
+	parent->dev.release = vslice_parent_dev_release;
+	ret = dev_set_name(&parent->dev, "%s", VSLICE_PARENT_NAME);
+	if (ret)
+		goto err_put;
+	ret = device_add(&parent->dev);
+	if (ret)
+		goto err_put;
+
+	for (i = 0; i < ARRAY_SIZE(vslice_types); i++)
+		vslice_mtypes[i] = &vslice_types[i].mtype;
+	ret = mdev_register_parent(&parent->parent, &parent->dev,
+				   &vslice_mdev_driver, vslice_mtypes,
+				   ARRAY_SIZE(vslice_mtypes));
+	if (ret)
+		goto err_del;
+	return 0;
+
+err_del:
+	device_del(&parent->dev);
+err_put:
+	put_device(&parent->dev);
+	class_destroy(vslice_class);
+err_driver:
+	mdev_unregister_driver(&vslice_mdev_driver);
+	return ret;
+}
+
+static void __exit vslice_exit(void)
+{
+	/* Removes every remaining instance through vslice_remove(). */
+	mdev_unregister_parent(&vslice_parent.parent);
+	device_unregister(&vslice_parent.dev);
+	class_destroy(vslice_class);
+	mdev_unregister_driver(&vslice_mdev_driver);
+}
+
+module_init(vslice_init);
+module_exit(vslice_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("vslice: simulated vGPU mdev driver with VFIO live migration");
+MODULE_IMPORT_NS(IOMMUFD);

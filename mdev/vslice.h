@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice: core definitions shared by every file of the module.
+ *
+ * Object model: one simulated parent device (struct vslice_parent) is
+ * sliced into mdev instances (struct vslice_dev), each a vfio_device.
+ *
+ * Locking rules (outermost first; never take an earlier lock while holding
+ * a later one):
+ *
+ *  1. vslice_parent.lock     - VRAM budget and the instance count; held only
+ *                              around accounting, never across vfio calls.
+ *  2. vslice_dev.state_mutex - migration FSM, data files, open/close,
+ *                              deferred reset (see migration.c).  Released
+ *                              through vslice_state_mutex_unlock().
+ *  3. vslice_dev.dev_lock    - config space, BAR0 registers, IRQ setup;
+ *                              taken by region accesses, SET_IRQS and the
+ *                              engine worker for each register update.
+ *  4. vslice_vram.lock       - VRAM page array and its bitmaps (vram.c).
+ *
+ * The engine's DMA lock (engine.c) is taken by the worker around each guest
+ * memory access and by the dma_unmap callback; it nests inside dev_lock and
+ * is never held across a wait for the worker.  Type1 calls dma_unmap without
+ * its own locks held, so no ABBA with vfio_pin_pages()/vfio_dma_rw().
+ */
+#ifndef _VSLICE_H
+#define _VSLICE_H
+
+#include <linux/mdev.h>
+#include <linux/mutex.h>
+#include <linux/vfio.h>
+
+#include "compat.h"
+#include "device.h"
+#include "engine.h"
+#include "migration.h"
+
+#define VSLICE_DRIVER_NAME	"vslice"
+#define VSLICE_PARENT_NAME	"vslice0"
+
+/**
+ * struct vslice_type - one mdev type of the parent
+ * @mtype:	the mdev core's type object (sysfs_name, pretty_name)
+ * @vram_size:	VRAM per instance in bytes
+ * @id:		stable numeric type id, carried in the migration stream
+ */
+struct vslice_type {
+	struct mdev_type mtype;
+	u64 vram_size;
+	u32 id;
+};
+
+/**
+ * struct vslice_parent - the simulated parent GPU
+ * @dev:	the parent's struct device (class "vslice")
+ * @parent:	mdev core parent
+ * @lock:	protects @vram_used and @nr_instances
+ * @vram_total:	VRAM budget in bytes (module parameter)
+ * @vram_used:	VRAM handed out to live instances
+ * @nr_instances: live instances
+ */
+struct vslice_parent {
+	struct device dev;
+	struct mdev_parent parent;
+	struct mutex lock;
+	u64 vram_total;
+	u64 vram_used;
+	unsigned int nr_instances;
+};
+
+/**
+ * struct vslice_region_ops - a device region beyond the PCI ones
+ * @index:	VFIO region index
+ * @info:	fill VFIO_DEVICE_GET_REGION_INFO (caps through @caps)
+ * @rw:		read or write @count bytes at region offset @pos
+ * @mmap:	map part of the region, or NULL
+ *
+ * compat_v1/ registers its migration region through this table, so the
+ * core never calls into compat_v1/ by name.
+ */
+struct vslice_region_ops {
+	u32 index;
+	int (*info)(struct vslice_dev *vd, struct vfio_region_info *info,
+		    struct vfio_info_cap *caps);
+	ssize_t (*rw)(struct vslice_dev *vd, char __user *buf, size_t count,
+		      u64 pos, bool write);
+	int (*mmap)(struct vslice_dev *vd, struct vm_area_struct *vma,
+		    u64 pos);
+};
+
+/**
+ * struct vslice_dev - one vGPU instance
+ * @vdev:	the VFIO device (must be first for vfio_alloc_device)
+ * @parent:	owning parent
+ * @type:	the instance's type
+ * @state_mutex: see the locking rules above
+ * @dev_lock:	see the locking rules above
+ * @hw:		emulated PCI function: config space, BAR0, IRQs (device.h)
+ * @vram:	BAR2 backing store (device.h)
+ * @engine:	the command engine (engine.h)
+ * @mig:	migration state (migration.h)
+ */
+struct vslice_dev {
+	struct vfio_device vdev;
+	struct vslice_parent *parent;
+	const struct vslice_type *type;
+	struct mutex state_mutex;
+	struct mutex dev_lock;
+	struct vslice_hw hw;
+	struct vslice_vram vram;
+	struct vslice_engine engine;
+	struct vslice_mig mig;
+};
+
+static inline struct vslice_dev *to_vslice(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct vslice_dev, vdev);
+}
+
+extern const struct vslice_region_ops vslice_v1_region_ops;
+
+/* instance.c */
+int vslice_instance_create(struct mdev_device *mdev,
+			   struct vslice_parent *parent,
+			   const struct vslice_type *type);
+void vslice_instance_destroy(struct mdev_device *mdev);
+void vslice_dev_reset(struct vslice_dev *vd);
+
+#endif /* _VSLICE_H */

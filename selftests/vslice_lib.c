@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice selftests: shared helpers (see vslice_lib.h).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vslice_lib.h"
+
+int vs_sysfs_write(const char *path, const char *val)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+int vs_sysfs_read(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return 0;
+}
+
+long vs_type_attr_long(const char *type, const char *attr)
+{
+	char path[PATH_MAX], buf[64];
+	int ret;
+
+	snprintf(path, sizeof(path), VS_TYPES_DIR "/%s/%s", type, attr);
+	ret = vs_sysfs_read(path, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	return strtol(buf, NULL, 0);
+}
+
+void vs_uuid_gen(char out[40])
+{
+	unsigned char b[16];
+	int fd, i;
+
+	fd = open("/dev/urandom", O_RDONLY);
+	if (fd < 0 || read(fd, b, sizeof(b)) != sizeof(b)) {
+		for (i = 0; i < 16; i++)
+			b[i] = rand();
+	}
+	if (fd >= 0)
+		close(fd);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 40,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+		 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+int vs_create_uuid(const char *type, const char *uuid)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), VS_TYPES_DIR "/%s/create", type);
+	return vs_sysfs_write(path, uuid);
+}
+
+int vs_create(struct vs_inst *in, const char *type)
+{
+	memset(in, 0, sizeof(*in));
+	in->container = in->group = in->device = -1;
+	snprintf(in->type, sizeof(in->type), "%s", type);
+	vs_uuid_gen(in->uuid);
+	return vs_create_uuid(type, in->uuid);
+}
+
+int vs_remove_uuid(const char *uuid)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/remove", uuid);
+	return vs_sysfs_write(path, "1");
+}
+
+int vs_remove(struct vs_inst *in)
+{
+	vs_close(in);
+	return vs_remove_uuid(in->uuid);
+}
+
+/* Remove every vslice instance (those whose mdev_type names a vslice type). */
+void vs_remove_all(void)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	ssize_t n;
+
+	d = opendir(VS_MDEV_DIR);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/mdev_type",
+			 de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		if (strstr(link, "/vslice-"))
+			vs_remove_uuid(de->d_name);
+	}
+	closedir(d);
+}
+
+int vs_count_instances(void)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct dirent *de;
+	int count = 0;
+	ssize_t n;
+	DIR *d;
+
+	d = opendir(VS_MDEV_DIR);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/mdev_type",
+			 de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		if (strstr(link, "/vslice-"))
+			count++;
+	}
+	closedir(d);
+	return count;
+}
+
+int vs_open(struct vs_inst *in)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char path[PATH_MAX], link[PATH_MAX], *base;
+	ssize_t n;
+	int ret;
+
+	snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/iommu_group", in->uuid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = 0;
+	base = strrchr(link, '/');
+	in->group_id = atoi(base ? base + 1 : link);
+
+	in->container = open("/dev/vfio/vfio", O_RDWR);
+	if (in->container < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/dev/vfio/%d", in->group_id);
+	in->group = open(path, O_RDWR);
+	if (in->group < 0)
+		goto err;
+	if (ioctl(in->group, VFIO_GROUP_GET_STATUS, &status) ||
+	    !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		goto err;
+	if (ioctl(in->group, VFIO_GROUP_SET_CONTAINER, &in->container))
+		goto err;
+	if (ioctl(in->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		goto err;
+	in->device = ioctl(in->group, VFIO_GROUP_GET_DEVICE_FD, in->uuid);
+	if (in->device < 0)
+		goto err;
+	return 0;
+err:
+	ret = -errno;
+	vs_close(in);
+	return ret ? ret : -EIO;
+}
+
+void vs_close(struct vs_inst *in)
+{
+	if (in->device >= 0)
+		close(in->device);
+	if (in->group >= 0)
+		close(in->group);
+	if (in->container >= 0)
+		close(in->container);
+	in->device = in->group = in->container = -1;
+}
+
+int vs_region_info(int device, unsigned int index,
+		   struct vfio_region_info *info, size_t argsz)
+{
+	memset(info, 0, argsz);
+	info->argsz = argsz;
+	info->index = index;
+	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, info))
+		return -errno;
+	return 0;
+}
+
+void *vs_region_cap(struct vfio_region_info *info, uint16_t id)
+{
+	struct vfio_info_cap_header *hdr;
+	uint32_t off;
+
+	if (!(info->flags & VFIO_REGION_INFO_FLAG_CAPS))
+		return NULL;
+	for (off = info->cap_offset; off; off = hdr->next) {
+		if (off + sizeof(*hdr) > info->argsz)
+			return NULL;
+		hdr = (struct vfio_info_cap_header *)((char *)info + off);
+		if (hdr->id == id)
+			return hdr;
+	}
+	return NULL;
+}
+
+int vs_region_offset(int device, unsigned int index, uint64_t *off,
+		     uint64_t *size)
+{
+	struct vfio_region_info info;
+	int ret;
+
+	ret = vs_region_info(device, index, &info, sizeof(info));
+	if (ret)
+		return ret;
+	*off = info.offset;
+	if (size)
+		*size = info.size;
+	return 0;
+}
+
+static uint64_t vs_index_off(unsigned int index)
+{
+	return (uint64_t)index << 40;
+}
+
+ssize_t vs_region_rw(struct vs_inst *in, unsigned int index, uint64_t off,
+		     void *buf, size_t len, bool write)
+{
+	ssize_t n;
+
+	if (write)
+		n = pwrite(in->device, buf, len, vs_index_off(index) + off);
+	else
+		n = pread(in->device, buf, len, vs_index_off(index) + off);
+	return n < 0 ? -errno : n;
+}
+
+uint32_t vs_rd32(struct vs_inst *in, uint32_t reg)
+{
+	uint32_t v = 0xdeadbeef;
+
+	if (vs_region_rw(in, VFIO_PCI_BAR0_REGION_INDEX, reg, &v, 4, false) != 4)
+		return 0xdeadbeef;
+	return v;
+}
+
+void vs_wr32(struct vs_inst *in, uint32_t reg, uint32_t val)
+{
+	vs_region_rw(in, VFIO_PCI_BAR0_REGION_INDEX, reg, &val, 4, true);
+}
+
+int vs_cfg_read(struct vs_inst *in, uint32_t off, void *buf, size_t len)
+{
+	ssize_t n = vs_region_rw(in, VFIO_PCI_CONFIG_REGION_INDEX, off, buf,
+				 len, false);
+
+	return n == (ssize_t)len ? 0 : (n < 0 ? n : -EIO);
+}
+
+int vs_cfg_write(struct vs_inst *in, uint32_t off, const void *buf,
+		 size_t len)
+{
+	ssize_t n = vs_region_rw(in, VFIO_PCI_CONFIG_REGION_INDEX, off,
+				 (void *)buf, len, true);
+
+	return n == (ssize_t)len ? 0 : (n < 0 ? n : -EIO);
+}
+
+void *vs_dma_map(struct vs_inst *in, uint64_t iova, size_t size)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.iova = iova,
+		.size = size,
+	};
+	void *buf;
+
+	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	memset(buf, 0, size);
+	map.vaddr = (uintptr_t)buf;
+	if (ioctl(in->container, VFIO_IOMMU_MAP_DMA, &map)) {
+		munmap(buf, size);
+		return NULL;
+	}
+	return buf;
+}
+
+int vs_dma_unmap(struct vs_inst *in, uint64_t iova, size_t size, void *buf)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = size,
+	};
+	int ret = 0;
+
+	if (ioctl(in->container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		ret = -errno;
+	if (buf)
+		munmap(buf, size);
+	return ret;
+}
+
+static int vs_dirty_op(struct vs_inst *in, uint32_t flags)
+{
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(d),
+		.flags = flags,
+	};
+
+	return ioctl(in->container, VFIO_IOMMU_DIRTY_PAGES, &d) ? -errno : 0;
+}
+
+int vs_dirty_start(struct vs_inst *in)
+{
+	return vs_dirty_op(in, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+}
+
+int vs_dirty_stop(struct vs_inst *in)
+{
+	return vs_dirty_op(in, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP);
+}
+
+int vs_dirty_bitmap(struct vs_inst *in, uint64_t iova, size_t size,
+		    uint64_t *bitmap)
+{
+	size_t npages = size / 4096;
+	size_t bsize = ((npages + 63) / 64) * 8;
+	struct {
+		struct vfio_iommu_type1_dirty_bitmap d;
+		struct vfio_iommu_type1_dirty_bitmap_get g;
+	} req;
+
+	memset(&req, 0, sizeof(req));
+	memset(bitmap, 0, bsize);
+	req.d.argsz = sizeof(req);
+	req.d.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+	req.g.iova = iova;
+	req.g.size = size;
+	req.g.bitmap.pgsize = 4096;
+	req.g.bitmap.size = bsize;
+	req.g.bitmap.data = (__u64 *)bitmap;
+	return ioctl(in->container, VFIO_IOMMU_DIRTY_PAGES, &req) ? -errno : 0;
+}
+
+void vs_ring_setup(struct vs_inst *in, uint64_t ring_iova, uint32_t entries)
+{
+	vs_wr32(in, VSLICE_REG_CONTROL, 0);
+	vs_wr32(in, VSLICE_REG_RING_BASE_LO, (uint32_t)ring_iova);
+	vs_wr32(in, VSLICE_REG_RING_BASE_HI, (uint32_t)(ring_iova >> 32));
+	vs_wr32(in, VSLICE_REG_RING_SIZE, entries);
+	vs_wr32(in, VSLICE_REG_RING_TAIL, 0);
+	vs_wr32(in, VSLICE_REG_CONTROL, VSLICE_CTRL_ENABLE);
+}
+
+void vs_ring_push(struct vs_inst *in, void *ring, uint32_t entries,
+		  const struct vslice_cmd *cmd)
+{
+	uint32_t tail = vs_rd32(in, VSLICE_REG_RING_TAIL);
+
+	memcpy((char *)ring + (size_t)(tail % entries) * VSLICE_CMD_SIZE, cmd,
+	       sizeof(*cmd));
+	__sync_synchronize();
+	vs_wr32(in, VSLICE_REG_RING_TAIL, (tail + 1) % entries);
+	vs_wr32(in, VSLICE_REG_DOORBELL, 1);
+}
+
+int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < timeout_ms; i++) {
+		uint32_t st = vs_rd32(in, VSLICE_REG_STATUS);
+
+		if (st & VSLICE_STATUS_HALTED)
+			return -EIO;
+		if (vs_rd32(in, VSLICE_REG_RING_HEAD) ==
+		    vs_rd32(in, VSLICE_REG_RING_TAIL) &&
+		    !(st & VSLICE_STATUS_BUSY))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+int vs_dmesg_bad_lines(void)
+{
+	static const char *const bad[] = {
+		"BUG", "WARNING:", "Oops", "general protection", "KASAN",
+		"UBSAN", "circular locking", "blocked for more than",
+		"Call Trace",
+	};
+	char line[1024];
+	int count = 0;
+	unsigned int i;
+	FILE *f;
+
+	f = popen("dmesg 2>/dev/null", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			if (strstr(line, bad[i])) {
+				count++;
+				break;
+			}
+		}
+	}
+	pclose(f);
+	return count;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice selftests: helpers shared by every test program.  They drive the
+ * device from userspace exactly as QEMU or a guest driver would: sysfs for
+ * lifecycle, /dev/vfio/<group> plus a type1 container for the device fd.
+ */
+#ifndef _VSLICE_LIB_H
+#define _VSLICE_LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vfio.h>
+
+#include "../uapi/vslice_regs.h"
+#include "../uapi/vslice_stream.h"
+#include "../uapi/vslice_mig_v1.h"
+
+#define VS_PARENT_DIR	"/sys/class/mdev_bus/vslice0"
+#define VS_TYPES_DIR	VS_PARENT_DIR "/mdev_supported_types"
+#define VS_MDEV_DIR	"/sys/bus/mdev/devices"
+
+#define VS_TYPE_128	"vslice-128m"
+#define VS_TYPE_256	"vslice-256m"
+#define VS_TYPE_512	"vslice-512m"
+
+#define VS_MIB		(1024ULL * 1024)
+
+/**
+ * struct vs_inst - one instance as a test sees it
+ * @uuid:	the mdev UUID
+ * @type:	type directory name (e.g. "vslice-128m")
+ * @container:	/dev/vfio/vfio fd (type1), -1 when closed
+ * @group:	/dev/vfio/<group> fd, -1 when closed
+ * @device:	device fd, -1 when closed
+ * @group_id:	IOMMU group number
+ */
+struct vs_inst {
+	char uuid[40];
+	char type[64];
+	int container;
+	int group;
+	int device;
+	int group_id;
+};
+
+/* sysfs helpers: return 0 or -errno (the errno the kernel returned). */
+int vs_sysfs_write(const char *path, const char *val);
+int vs_sysfs_read(const char *path, char *buf, size_t len);
+long vs_type_attr_long(const char *type, const char *attr);
+void vs_uuid_gen(char out[40]);
+
+/* Lifecycle: 0 or -errno. */
+int vs_create(struct vs_inst *in, const char *type);
+int vs_create_uuid(const char *type, const char *uuid);
+int vs_remove(struct vs_inst *in);
+int vs_remove_uuid(const char *uuid);
+void vs_remove_all(void);
+int vs_count_instances(void);
+
+/* VFIO: 0 or -errno.  vs_open() sets up container+group+device. */
+int vs_open(struct vs_inst *in);
+void vs_close(struct vs_inst *in);
+int vs_region_info(int device, unsigned int index,
+		   struct vfio_region_info *info, size_t argsz);
+void *vs_region_cap(struct vfio_region_info *info, uint16_t id);
+int vs_region_offset(int device, unsigned int index, uint64_t *off,
+		     uint64_t *size);
+
+/* Register / region access through the device fd. */
+uint32_t vs_rd32(struct vs_inst *in, uint32_t reg);
+void vs_wr32(struct vs_inst *in, uint32_t reg, uint32_t val);
+int vs_cfg_read(struct vs_inst *in, uint32_t off, void *buf, size_t len);
+int vs_cfg_write(struct vs_inst *in, uint32_t off, const void *buf,
+		 size_t len);
+ssize_t vs_region_rw(struct vs_inst *in, unsigned int index, uint64_t off,
+		     void *buf, size_t len, bool write);
+
+/* DMA: map an anonymous buffer at @iova; returns it or NULL. */
+void *vs_dma_map(struct vs_inst *in, uint64_t iova, size_t size);
+int vs_dma_unmap(struct vs_inst *in, uint64_t iova, size_t size, void *buf);
+int vs_dirty_start(struct vs_inst *in);
+int vs_dirty_stop(struct vs_inst *in);
+int vs_dirty_bitmap(struct vs_inst *in, uint64_t iova, size_t size,
+		    uint64_t *bitmap);
+
+/* Engine: program a ring at @ring_iova in @ring (mapped), submit, wait. */
+void vs_ring_setup(struct vs_inst *in, uint64_t ring_iova, uint32_t entries);
+void vs_ring_push(struct vs_inst *in, void *ring, uint32_t entries,
+		  const struct vslice_cmd *cmd);
+int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms);
+
+/* Kernel log: count of lines matching BUG/WARNING/... since boot. */
+int vs_dmesg_bad_lines(void);
+
+#endif /* _VSLICE_LIB_H */
