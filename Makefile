@@ -26,7 +26,8 @@ KDIR		= /usr/src/linux-headers-$(KVERSION)
 MODULE_SRCS	:= $(wildcard $(CURDIR)/mdev/*.[ch] $(CURDIR)/compat_v1/*.[ch] \
 			      $(CURDIR)/uapi/*.h) $(CURDIR)/Kbuild
 
-.PHONY: all module setup selftests test check demo e2e bench fuzz clean
+
+.PHONY: all module _module setup selftests test check demo e2e bench fuzz clean
 
 all: module
 
@@ -38,15 +39,19 @@ $(SETUP_STAMP): scripts/setup scripts/kver.sh
 
 setup: $(SETUP_STAMP)
 
-# Kbuild builds in the source tree; a stamp notices a change of kernel.
+# Kbuild runs on a private copy under build/<kver>/src, so builds for 6.1
+# and 6.12 never share objects and the source tree stays clean; a lock
+# serializes concurrent makes.  cp -a keeps mtimes: only changes rebuild.
+KSRC		:= $(KOUT)/src
+
 module: $(SETUP_STAMP)
-	@mkdir -p $(KOUT)
-	@if [ "$$(cat $(BUILD)/.built-for 2>/dev/null)" != "$(KVERSION)" ]; then \
-		$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null; \
-	fi
-	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
-	@echo "$(KVERSION)" > $(BUILD)/.built-for
-	@cp vslice.ko $(KOUT)/vslice.ko
+	@mkdir -p $(KSRC)
+	@flock $(BUILD)/.lock-$(KVER) $(MAKE) --no-print-directory _module
+
+_module:
+	@cp -a Kbuild mdev compat_v1 uapi $(KSRC)/
+	$(MAKE) -C $(KDIR) M=$(KSRC) W=1 modules
+	@cp $(KSRC)/vslice.ko $(KOUT)/vslice.ko
 	@echo "built $(KOUT)/vslice.ko for $(KVERSION)"
 
 selftests: $(SETUP_STAMP)
@@ -71,5 +76,4 @@ fuzz:
 	$(MAKE) -C selftests/stream fuzz-run
 
 clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 	rm -rf $(BUILD)

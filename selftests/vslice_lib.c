@@ -2,7 +2,9 @@
 /*
  * vslice selftests: shared helpers (see vslice_lib.h).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
