@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: the migration stream codec.
+ *
+ * The encoder frames sections that the caller has already written in
+ * place; the decoder collects one unit (the header, a section header, or a
+ * section payload) at a time in the caller's buffer and validates it
+ * completely before handing it to a callback.  Both keep the chained
+ * stream checksum: CRC32C over the stream header and every section header
+ * before END, each section header carrying its payload's CRC.
+ *
+ * Pure code - no allocation, no locks, no VFIO - so that the very same
+ * file builds in userspace for the unit tests and the fuzzer
+ * (selftests/stream/, whose kshim/ provides the few kernel headers used).
+ */
+#include <linux/build_bug.h>
+#include <linux/errno.h>
+#include <linux/limits.h>
+#include <linux/overflow.h>
+#include <linux/stddef.h>
+#include <linux/string.h>
+#include <linux/types.h>
+#include <asm/byteorder.h>
+
+#include "stream.h"
+#include "stream_crctab.h"
+
+#define VSLICE_CRC_SEED		(~0u)	/* and final xor */
+#define VSLICE_HDR_CRC_LEN	offsetof(struct vslice_stream_hdr, hdr_crc)
+
+static_assert(sizeof(struct vslice_stream_hdr) == 40);
+static_assert(sizeof(struct vslice_stream_sec) == 16);
+static_assert(sizeof(struct vslice_stream_vram) == 16);
+static_assert(sizeof(struct vslice_stream_hw) == 376);
+static_assert(sizeof(struct vslice_stream_end) == 24);
+static_assert(VSLICE_HDR_CRC_LEN == 36);
+static_assert(VSLICE_STREAM_UNIT_MAX == 16 + 16 + 64 * 4096);
+
+/**
+ * vslice_crc32c - update a CRC32C register with a buffer (slicing-by-8)
+ * @crc:	register value; ~0 to start a checksum
+ * @buf:	data
+ * @len:	bytes of @buf
+ *
+ * The register is neither pre- nor post-inverted, like the kernel's
+ * crc32c(): the checksum of a buffer is vslice_crc32c(~0, buf, len) ^ ~0.
+ *
+ * Return: the updated register.
+ */
+u32 vslice_crc32c(u32 crc, const void *buf, size_t len)
+{
+	const u32 (*t)[256] = vslice_crc32c_tab;
+	const u8 *p = buf;
+	__le32 w[2];
+	u32 lo, hi;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		memcpy(w, p, sizeof(w));
+		lo = le32_to_cpu(w[0]) ^ crc;
+		hi = le32_to_cpu(w[1]);
+		crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
+		      t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+		      t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^
+		      t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+	}
+	while (len--)
+		crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
+	return crc;
+}
+
+static u32 vslice_crc32c_sum(const void *buf, size_t len)
+{
+	return vslice_crc32c(VSLICE_CRC_SEED, buf, len) ^ VSLICE_CRC_SEED;
+}
+
+/*
+ * The exact payload length a section of @type may have; for VRAM, any
+ * whole number of pages from 1 to VSLICE_STREAM_MAX_RUN.
+ */
+static int vslice_sec_len_check(u32 type, u32 len)
+{
+	const u32 run = sizeof(struct vslice_stream_vram);
+
+	switch (type) {
+	case VSLICE_SEC_VRAM:
+		if (len < run + VSLICE_STREAM_PAGE_SIZE ||
+		    len > VSLICE_STREAM_UNIT_MAX - VSLICE_STREAM_SEC_SIZE ||
+		    (len - run) % VSLICE_STREAM_PAGE_SIZE)
+			return -EINVAL;
+		return 0;
+	case VSLICE_SEC_VRAM_ZERO:
+		return len == run ? 0 : -EINVAL;
+	case VSLICE_SEC_HW:
+		return len == sizeof(struct vslice_stream_hw) ? 0 : -EINVAL;
+	case VSLICE_SEC_END:
+		return len == sizeof(struct vslice_stream_end) ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ---- encoder ---- */
+
+/**
+ * vslice_enc_init - start encoding a stream
+ * @e:		encoder state
+ */
+void vslice_enc_init(struct vslice_enc *e)
+{
+	e->crc = VSLICE_CRC_SEED;
+	e->bytes = 0;
+	e->seq = 0;
+}
+
+/**
+ * vslice_enc_hdr - write the stream header
+ * @e:		encoder state, just initialised
+ * @out:	VSLICE_STREAM_HDR_SIZE bytes
+ * @type_id:	the source instance's mdev type id
+ * @vram_size:	its VRAM size in bytes
+ * @flags:	VSLICE_STREAM_F_*
+ *
+ * Return: VSLICE_STREAM_HDR_SIZE.
+ */
+size_t vslice_enc_hdr(struct vslice_enc *e, void *out, u32 type_id,
+		      u64 vram_size, u32 flags)
+{
+	struct vslice_stream_hdr *h = out;
+
+	memset(h, 0, sizeof(*h));
+	h->magic = cpu_to_le64(VSLICE_STREAM_MAGIC);
+	h->major = cpu_to_le16(VSLICE_STREAM_VERSION_MAJOR);
+	h->minor = cpu_to_le16(VSLICE_STREAM_VERSION_MINOR);
+	h->type_id = cpu_to_le32(type_id);
+	h->flags = cpu_to_le32(flags);
+	h->vram_size = cpu_to_le64(vram_size);
+	h->page_size = cpu_to_le32(VSLICE_STREAM_PAGE_SIZE);
+	h->hdr_crc = cpu_to_le32(vslice_crc32c_sum(h, VSLICE_HDR_CRC_LEN));
+	e->crc = vslice_crc32c(e->crc, h, sizeof(*h));
+	e->bytes += sizeof(*h);
+	return sizeof(*h);
+}
+
+/**
+ * vslice_enc_seal - frame a section whose payload is already in place
+ * @e:		encoder state
+ * @sec:	the section: VSLICE_STREAM_SEC_SIZE bytes for its header,
+ *		followed by the @len payload bytes the caller wrote
+ * @type:	VSLICE_SEC_VRAM, VSLICE_SEC_VRAM_ZERO or VSLICE_SEC_HW
+ * @len:	payload length, exactly as the format requires for @type
+ *
+ * Fills the section header (type, len, payload CRC, sequence number) and
+ * adds it to the chained stream checksum.  END is written by
+ * vslice_enc_end() instead.
+ *
+ * Return: bytes of the section (VSLICE_STREAM_SEC_SIZE + @len), or 0 if
+ * @type is END or unknown or @len is not valid for it (nothing written).
+ */
+size_t vslice_enc_seal(struct vslice_enc *e, void *sec, u32 type, u32 len)
+{
+	struct vslice_stream_sec *s = sec;
+
+	if (type == VSLICE_SEC_END || vslice_sec_len_check(type, len))
+		return 0;
+	s->type = cpu_to_le32(type);
+	s->len = cpu_to_le32(len);
+	s->crc = cpu_to_le32(vslice_crc32c_sum(vslice_sec_payload(sec), len));
+	s->seq = cpu_to_le32(e->seq++);
+	e->crc = vslice_crc32c(e->crc, s, sizeof(*s));
+	e->bytes += sizeof(*s) + len;
+	return sizeof(*s) + len;
+}
+
+static size_t vslice_enc_run(struct vslice_enc *e, void *sec, u32 type,
+			     u64 first, u32 count)
+{
+	struct vslice_stream_vram *v = vslice_sec_payload(sec);
+	u32 len = sizeof(*v);
+
+	if (!count || count > VSLICE_STREAM_MAX_RUN)
+		return 0;
+	if (type == VSLICE_SEC_VRAM)
+		len += count * VSLICE_STREAM_PAGE_SIZE;
+	v->first = cpu_to_le64(first);
+	v->count = cpu_to_le32(count);
+	v->reserved = 0;
+	return vslice_enc_seal(e, sec, type, len);
+}
+
+/**
+ * vslice_enc_vram - frame a VRAM section
+ * @e:		encoder state
+ * @sec:	the section; the caller wrote @count pages at
+ *		vslice_sec_pages(@sec)
+ * @first:	index of the first page
+ * @count:	1..VSLICE_STREAM_MAX_RUN pages
+ *
+ * Return: bytes of the section, or 0 if @count is out of range.
+ */
+size_t vslice_enc_vram(struct vslice_enc *e, void *sec, u64 first,
+		       u32 count)
+{
+	return vslice_enc_run(e, sec, VSLICE_SEC_VRAM, first, count);
+}
+
+/**
+ * vslice_enc_vram_zero - frame a VRAM_ZERO section
+ * @e:		encoder state
+ * @sec:	VSLICE_STREAM_SEC_SIZE + sizeof(struct vslice_stream_vram)
+ *		bytes
+ * @first:	index of the first page
+ * @count:	1..VSLICE_STREAM_MAX_RUN pages
+ *
+ * Return: bytes of the section, or 0 if @count is out of range.
+ */
+size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
+			    u32 count)
+{
+	return vslice_enc_run(e, sec, VSLICE_SEC_VRAM_ZERO, first, count);
+}
+
+/**
+ * vslice_enc_hw - frame the HW section
+ * @e:		encoder state
+ * @sec:	the section; the caller filled the struct vslice_stream_hw at
+ *		vslice_sec_payload(@sec), reserved fields zero
+ *
+ * Return: bytes of the section.
+ */
+size_t vslice_enc_hw(struct vslice_enc *e, void *sec)
+{
+	return vslice_enc_seal(e, sec, VSLICE_SEC_HW,
+			       sizeof(struct vslice_stream_hw));
+}
+
+/**
+ * vslice_enc_end - write the END section
+ * @e:		encoder state; the stream ends here
+ * @out:	VSLICE_STREAM_END_SIZE bytes
+ *
+ * Return: VSLICE_STREAM_END_SIZE.
+ */
+size_t vslice_enc_end(struct vslice_enc *e, void *out)
+{
+	struct vslice_stream_sec *s = out;
+	struct vslice_stream_end *end = vslice_sec_payload(out);
+
+	memset(end, 0, sizeof(*end));
+	end->nr_sections = cpu_to_le32(e->seq);
+	end->total_bytes = cpu_to_le64(e->bytes);
+	end->stream_crc = cpu_to_le32(e->crc ^ VSLICE_CRC_SEED);
+	s->type = cpu_to_le32(VSLICE_SEC_END);
+	s->len = cpu_to_le32(sizeof(*end));
+	s->crc = cpu_to_le32(vslice_crc32c_sum(end, sizeof(*end)));
+	s->seq = cpu_to_le32(e->seq);
+	return VSLICE_STREAM_END_SIZE;
+}
+
+/* ---- decoder ---- */
+
+static int vslice_ld_fail(struct vslice_loader *l, int err)
+{
+	l->err = err;
+	return err;
+}
+
+/* Expect a unit of @need bytes next. */
+static void vslice_ld_expect(struct vslice_loader *l,
+			     enum vslice_loader_phase phase, u32 need)
+{
+	l->phase = phase;
+	l->need = need;
+	l->fill = 0;
+}
+
+static int vslice_ld_hdr(struct vslice_loader *l)
+{
+	const struct vslice_stream_hdr *h = (const void *)l->buf;
+	u32 crc = vslice_crc32c_sum(h, VSLICE_HDR_CRC_LEN);
+
+	if (le64_to_cpu(h->magic) != VSLICE_STREAM_MAGIC)
+		return -EINVAL;
+	if (le32_to_cpu(h->hdr_crc) != crc)
+		return -EBADMSG;
+	if (le16_to_cpu(h->major) != VSLICE_STREAM_VERSION_MAJOR ||
+	    le16_to_cpu(h->minor) > VSLICE_STREAM_VERSION_MINOR)
+		return -EPROTONOSUPPORT;
+	if (h->reserved)
+		return -EINVAL;
+	if ((le32_to_cpu(h->flags) & ~VSLICE_STREAM_F_KNOWN) ||
+	    le32_to_cpu(h->page_size) != VSLICE_STREAM_PAGE_SIZE ||
+	    le32_to_cpu(h->type_id) != l->type_id ||
+	    le64_to_cpu(h->vram_size) != l->vram_size)
+		return -EOPNOTSUPP;
+	return l->ops->hdr ? l->ops->hdr(l->ctx, h) : 0;
+}
+
+/* A section header: check what it alone can tell, then await the payload. */
+static int vslice_ld_sec(struct vslice_loader *l)
+{
+	const struct vslice_stream_sec *s = (const void *)l->buf;
+	u32 type = le32_to_cpu(s->type);
+	u32 len = le32_to_cpu(s->len);
+
+	if (vslice_sec_len_check(type, len))
+		return -EINVAL;
+	if (le32_to_cpu(s->seq) != l->seq)
+		return -EINVAL;
+	/* nr_sections must stay representable; a second HW is ambiguous */
+	if (type != VSLICE_SEC_END && l->seq == U32_MAX)
+		return -EINVAL;
+	if (type == VSLICE_SEC_HW && l->hw_seen)
+		return -EINVAL;
+	/* the payload follows the header in the buffer: keep @fill */
+	l->phase = VSLICE_LD_PAYLOAD;
+	l->need = sizeof(*s) + len;
+	return 0;
+}
+
+/* A VRAM or VRAM_ZERO payload, checksum already verified. */
+static int vslice_ld_run(struct vslice_loader *l, u32 type, u32 len)
+{
+	const struct vslice_stream_vram *v = vslice_sec_payload(l->buf);
+	u64 first = le64_to_cpu(v->first);
+	u32 count = le32_to_cpu(v->count);
+	u64 last;
+
+	if (v->reserved || !count || count > VSLICE_STREAM_MAX_RUN)
+		return -EINVAL;
+	if (type == VSLICE_SEC_VRAM &&
+	    len != sizeof(*v) + count * VSLICE_STREAM_PAGE_SIZE)
+		return -EINVAL;
+	if (check_add_overflow(first, (u64)count, &last) || last > l->npages)
+		return -EINVAL;
+	if (type == VSLICE_SEC_VRAM_ZERO)
+		return l->ops->vram_zero ?
+		       l->ops->vram_zero(l->ctx, first, count) : 0;
+	return l->ops->vram ?
+	       l->ops->vram(l->ctx, first, count, vslice_sec_pages(l->buf)) : 0;
+}
+
+static int vslice_ld_hw(struct vslice_loader *l)
+{
+	const struct vslice_stream_hw *hw = vslice_sec_payload(l->buf);
+
+	if (memchr_inv(hw->reserved, 0, sizeof(hw->reserved)))
+		return -EINVAL;
+	l->hw_seen = true;
+	return l->ops->hw ? l->ops->hw(l->ctx, hw) : 0;
+}
+
+static int vslice_ld_end(struct vslice_loader *l)
+{
+	const struct vslice_stream_end *end = vslice_sec_payload(l->buf);
+
+	if (end->reserved || end->reserved2)
+		return -EINVAL;
+	if (!l->hw_seen || le32_to_cpu(end->nr_sections) != l->seq ||
+	    le64_to_cpu(end->total_bytes) != l->bytes)
+		return -EINVAL;
+	if (le32_to_cpu(end->stream_crc) != (l->crc ^ VSLICE_CRC_SEED))
+		return -EBADMSG;
+	return l->ops->end ? l->ops->end(l->ctx) : 0;
+}
+
+/* A whole section is in the buffer. */
+static int vslice_ld_payload(struct vslice_loader *l)
+{
+	const struct vslice_stream_sec *s = (const void *)l->buf;
+	u32 type = le32_to_cpu(s->type);
+	u32 len = le32_to_cpu(s->len);
+	u64 bytes;
+	int ret;
+
+	if (le32_to_cpu(s->crc) !=
+	    vslice_crc32c_sum(vslice_sec_payload(l->buf), len))
+		return -EBADMSG;
+	if (check_add_overflow(l->bytes, (u64)l->need, &bytes))
+		return -EINVAL;
+
+	switch (type) {
+	case VSLICE_SEC_VRAM:
+	case VSLICE_SEC_VRAM_ZERO:
+		ret = vslice_ld_run(l, type, len);
+		break;
+	case VSLICE_SEC_HW:
+		ret = vslice_ld_hw(l);
+		break;
+	default: /* VSLICE_SEC_END, vslice_ld_sec() allowed nothing else */
+		ret = vslice_ld_end(l);
+		if (!ret)
+			vslice_ld_expect(l, VSLICE_LD_DONE, 0);
+		return ret;
+	}
+	if (ret)
+		return ret;
+
+	l->crc = vslice_crc32c(l->crc, s, sizeof(*s));
+	l->bytes = bytes;
+	l->seq++;
+	vslice_ld_expect(l, VSLICE_LD_SEC, sizeof(*s));
+	return 0;
+}
+
+/**
+ * vslice_loader_init - prepare to decode a stream
+ * @l:		decoder state
+ * @ops:	callbacks for the valid units
+ * @ctx:	first argument of the callbacks
+ * @buf:	VSLICE_STREAM_UNIT_MAX bytes, 8-byte aligned, owned by the
+ *		caller and used until the decoder is discarded
+ * @type_id:	the destination's mdev type id; the stream's must match
+ * @vram_size:	the destination's VRAM size; the stream's must match
+ */
+void vslice_loader_init(struct vslice_loader *l,
+			const struct vslice_loader_ops *ops, void *ctx,
+			void *buf, u32 type_id, u64 vram_size)
+{
+	memset(l, 0, sizeof(*l));
+	l->ops = ops;
+	l->ctx = ctx;
+	l->buf = buf;
+	l->type_id = type_id;
+	l->vram_size = vram_size;
+	l->npages = vram_size / VSLICE_STREAM_PAGE_SIZE;
+	l->crc = VSLICE_CRC_SEED;
+	vslice_ld_expect(l, VSLICE_LD_HDR, VSLICE_STREAM_HDR_SIZE);
+}
+
+/**
+ * vslice_loader_window - where the decoder wants the next input bytes
+ * @l:		decoder state
+ * @dst:	set to the destination of the bytes
+ * @avail:	bytes the caller has ready to deliver (> 0)
+ *
+ * For callers that copy input straight into the decoder's buffer (e.g.
+ * with copy_from_user()): copy at most the returned count to *@dst, then
+ * call vslice_loader_commit().  vslice_loader_feed() does both.
+ *
+ * Return: how many of the @avail bytes to copy (1..@avail), 0 if @avail
+ * is 0, -EINVAL if the stream is already complete (bytes after END), or
+ * the sticky error.
+ */
+ssize_t vslice_loader_window(struct vslice_loader *l, void **dst,
+			     size_t avail)
+{
+	u32 room = l->need - l->fill;
+
+	*dst = l->buf + l->fill;
+	if (l->err)
+		return l->err;
+	if (!avail)
+		return 0;
+	if (l->phase == VSLICE_LD_DONE)
+		return vslice_ld_fail(l, -EINVAL);
+	return avail < room ? avail : room;
+}
+
+/**
+ * vslice_loader_commit - account for bytes copied into the window
+ * @l:		decoder state
+ * @n:		bytes copied, at most what vslice_loader_window() returned
+ *
+ * When a unit is complete it is validated and handed to its callback.
+ *
+ * Return: 0, -EINVAL if @n exceeds the window, or the sticky error.
+ */
+int vslice_loader_commit(struct vslice_loader *l, size_t n)
+{
+	int ret;
+
+	if (l->err)
+		return l->err;
+	if (!n)
+		return 0;
+	if (l->phase == VSLICE_LD_DONE || n > l->need - l->fill)
+		return vslice_ld_fail(l, -EINVAL);
+	l->fill += n;
+	if (l->fill < l->need)
+		return 0;
+
+	switch (l->phase) {
+	case VSLICE_LD_HDR:
+		ret = vslice_ld_hdr(l);
+		if (ret)
+			break;
+		l->crc = vslice_crc32c(l->crc, l->buf, VSLICE_STREAM_HDR_SIZE);
+		l->bytes = VSLICE_STREAM_HDR_SIZE;
+		vslice_ld_expect(l, VSLICE_LD_SEC, VSLICE_STREAM_SEC_SIZE);
+		break;
+	case VSLICE_LD_SEC:
+		ret = vslice_ld_sec(l);
+		break;
+	default: /* VSLICE_LD_PAYLOAD */
+		ret = vslice_ld_payload(l);
+		break;
+	}
+	return ret ? vslice_ld_fail(l, ret) : 0;
+}
+
+/**
+ * vslice_loader_feed - decode the next bytes of a stream
+ * @l:		decoder state
+ * @data:	bytes
+ * @len:	their count, any split of the stream down to 1 byte
+ *
+ * Every unit completed by these bytes is validated and handed to its
+ * callback before the next one is looked at.
+ *
+ * Return: @len, or a negative errno (see stream.h).  The first error is
+ * sticky: every later call returns it again.
+ */
+ssize_t vslice_loader_feed(struct vslice_loader *l, const void *data,
+			   size_t len)
+{
+	const u8 *p = data;
+	size_t left = len;
+	ssize_t room;
+	void *dst;
+	int ret;
+
+	if (len > SSIZE_MAX)
+		return vslice_ld_fail(l, -EINVAL);
+	while (left) {
+		room = vslice_loader_window(l, &dst, left);
+		if (room < 0)
+			return room;
+		memcpy(dst, p, room);
+		ret = vslice_loader_commit(l, room);
+		if (ret)
+			return ret;
+		p += room;
+		left -= room;
+	}
+	return l->err ? l->err : (ssize_t)len;
+}
+
+/**
+ * vslice_loader_complete - has a valid END been decoded?
+ * @l:		decoder state
+ *
+ * Return: true once the END section passed its checks and callback.
+ */
+bool vslice_loader_complete(const struct vslice_loader *l)
+{
+	return !l->err && l->phase == VSLICE_LD_DONE;
+}
+
+/**
+ * vslice_loader_finish - the input has ended: was the stream whole?
+ * @l:		decoder state
+ *
+ * Return: 0 if a valid END was decoded, the sticky error if there is one,
+ * else -ENODATA (the stream is truncated).  Does not change @l.
+ */
+int vslice_loader_finish(const struct vslice_loader *l)
+{
+	if (l->err)
+		return l->err;
+	return l->phase == VSLICE_LD_DONE ? 0 : -ENODATA;
+}

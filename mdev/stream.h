@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice: the migration stream codec (stream.c) - CRC32C, an encoder that
+ * frames sections the caller fills in place, and an incremental decoder
+ * that accepts the stream in any split down to single bytes.  The format
+ * is uapi/vslice_stream.h; Documentation/migration-stream.rst explains it.
+ *
+ * stream.c is pure: no allocation, no locks, no VFIO.  The same source
+ * builds in userspace (selftests/stream/) for unit tests and fuzzing.
+ *
+ * Decoder errors (negative errnos; the first one is sticky):
+ *
+ *  -EINVAL          malformed: bad magic, reserved field nonzero, unknown
+ *                   section type, wrong len for the type, seq out of
+ *                   order, VRAM count 0, above VSLICE_STREAM_MAX_RUN or not
+ *                   matching len, VRAM run outside the VRAM or overflowing,
+ *                   a second HW section, END without a HW section, END's
+ *                   nr_sections or total_bytes wrong, bytes after END
+ *  -EBADMSG         checksum mismatch: hdr_crc, a section's crc, or END's
+ *                   stream_crc
+ *  -EPROTONOSUPPORT major version differs, or minor newer than ours
+ *  -EOPNOTSUPP      incompatible device: unknown feature flag, page size,
+ *                   type id or VRAM size differ from the destination's
+ *  -ENODATA         vslice_loader_finish() before a valid END (truncated)
+ *
+ * Checks run in this order, so that corruption is reported as corruption:
+ * header magic, hdr_crc, version, reserved, flags, page size, type id,
+ * VRAM size; section header type, len, seq, HW count; payload crc, then
+ * the payload's own fields.  A callback error becomes the sticky error.
+ */
+#ifndef _VSLICE_STREAM_CODEC_H
+#define _VSLICE_STREAM_CODEC_H
+
+#include <linux/types.h>
+
+#include "../uapi/vslice_stream.h"
+
+#define VSLICE_STREAM_HDR_SIZE	sizeof(struct vslice_stream_hdr)	/* 40 */
+#define VSLICE_STREAM_SEC_SIZE	sizeof(struct vslice_stream_sec)	/* 16 */
+/* END's section header plus its payload */
+#define VSLICE_STREAM_END_SIZE	(sizeof(struct vslice_stream_sec) + \
+				 sizeof(struct vslice_stream_end))	/* 40 */
+/* The largest unit (section header + payload): a full VRAM run. */
+#define VSLICE_STREAM_UNIT_MAX	(sizeof(struct vslice_stream_sec) +	\
+				 sizeof(struct vslice_stream_vram) +	\
+				 VSLICE_STREAM_MAX_RUN *		\
+				 VSLICE_STREAM_PAGE_SIZE)
+
+u32 vslice_crc32c(u32 crc, const void *buf, size_t len);
+
+/* Where the caller writes a section's payload: right after its header. */
+static inline void *vslice_sec_payload(void *sec)
+{
+	return (u8 *)sec + sizeof(struct vslice_stream_sec);
+}
+
+/* Where a VRAM section's pages go: after the header and the run header. */
+static inline void *vslice_sec_pages(void *sec)
+{
+	return (u8 *)sec + sizeof(struct vslice_stream_sec) +
+	       sizeof(struct vslice_stream_vram);
+}
+
+/**
+ * struct vslice_enc - encoder state
+ * @crc:	running CRC32C register of the chained stream checksum
+ * @bytes:	stream bytes framed so far (header and sections)
+ * @seq:	sequence number of the next section
+ */
+struct vslice_enc {
+	u32 crc;
+	u64 bytes;
+	u32 seq;
+};
+
+void vslice_enc_init(struct vslice_enc *e);
+size_t vslice_enc_hdr(struct vslice_enc *e, void *out, u32 type_id,
+		      u64 vram_size, u32 flags);
+size_t vslice_enc_seal(struct vslice_enc *e, void *sec, u32 type, u32 len);
+size_t vslice_enc_vram(struct vslice_enc *e, void *sec, u64 first,
+		       u32 count);
+size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
+			    u32 count);
+size_t vslice_enc_hw(struct vslice_enc *e, void *sec);
+size_t vslice_enc_end(struct vslice_enc *e, void *out);
+
+/**
+ * struct vslice_loader_ops - what the decoder calls for each valid unit
+ * @hdr:	the stream header passed every check
+ * @vram:	pages [@first, @first + @count) carry the data at @pages
+ *		(@count * VSLICE_STREAM_PAGE_SIZE bytes)
+ * @vram_zero:	pages [@first, @first + @count) become zero (unwritten)
+ * @hw:		the device state section
+ * @end:	the END section passed every check; the stream is complete
+ *
+ * Each callback runs only after its whole unit has been received and
+ * validated (checksum, structure, VRAM bounds), so a bad unit never
+ * reaches device state.  Pointers are valid only during the call and
+ * point into the loader's buffer (8-byte aligned if the buffer is).
+ * A callback returns 0 or a negative errno, which becomes the loader's
+ * sticky error.  Any callback may be NULL.
+ */
+struct vslice_loader_ops {
+	int (*hdr)(void *ctx, const struct vslice_stream_hdr *hdr);
+	int (*vram)(void *ctx, u64 first, u32 count, const void *pages);
+	int (*vram_zero)(void *ctx, u64 first, u32 count);
+	int (*hw)(void *ctx, const struct vslice_stream_hw *hw);
+	int (*end)(void *ctx);
+};
+
+/* Decoder phases (struct vslice_loader.phase). */
+enum vslice_loader_phase {
+	VSLICE_LD_HDR,		/* collecting the stream header */
+	VSLICE_LD_SEC,		/* collecting a section header */
+	VSLICE_LD_PAYLOAD,	/* collecting a section payload */
+	VSLICE_LD_DONE,		/* a valid END was seen */
+};
+
+/**
+ * struct vslice_loader - incremental decoder state
+ * @ops:	callbacks
+ * @ctx:	their first argument
+ * @buf:	caller's buffer of VSLICE_STREAM_UNIT_MAX bytes (8-byte
+ *		aligned), holding the unit being collected
+ * @type_id:	the destination's mdev type id
+ * @vram_size:	the destination's VRAM size in bytes
+ * @npages:	@vram_size in stream pages
+ * @phase:	enum vslice_loader_phase
+ * @need:	size of the unit being collected in @buf
+ * @fill:	bytes of it received so far
+ * @crc:	running register of the chained stream checksum
+ * @bytes:	stream bytes accepted before the current unit
+ * @seq:	sequence number the next section must carry
+ * @hw_seen:	a HW section was accepted
+ * @err:	sticky error, 0 while the stream is good
+ *
+ * All fields are private to stream.c; use the functions below.
+ */
+struct vslice_loader {
+	const struct vslice_loader_ops *ops;
+	void *ctx;
+	u8 *buf;
+	u32 type_id;
+	u64 vram_size;
+	u64 npages;
+	enum vslice_loader_phase phase;
+	u32 need;
+	u32 fill;
+	u32 crc;
+	u64 bytes;
+	u32 seq;
+	bool hw_seen;
+	int err;
+};
+
+void vslice_loader_init(struct vslice_loader *l,
+			const struct vslice_loader_ops *ops, void *ctx,
+			void *buf, u32 type_id, u64 vram_size);
+ssize_t vslice_loader_feed(struct vslice_loader *l, const void *data,
+			   size_t len);
+ssize_t vslice_loader_window(struct vslice_loader *l, void **dst,
+			     size_t avail);
+int vslice_loader_commit(struct vslice_loader *l, size_t n);
+bool vslice_loader_complete(const struct vslice_loader *l);
+int vslice_loader_finish(const struct vslice_loader *l);
+
+#endif /* _VSLICE_STREAM_CODEC_H */
