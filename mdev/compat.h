@@ -40,6 +40,13 @@
 #define vslice_eventfd_signal(ctx)	eventfd_signal(ctx, 1)
 #endif
 
+/* __assign_str() lost its source argument in 6.10 (trace.h). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#define vslice_assign_str(dst, src)	__assign_str(dst)
+#else
+#define vslice_assign_str(dst, src)	__assign_str(dst, src)
+#endif
+
 /*
  * The iommufd emulated-device ops exist from 6.2; before that the
  * vfio_device_ops members do not either.
@@ -52,6 +59,19 @@
 	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
 #else
 #define VSLICE_IOMMUFD_OPS
+#endif
+
+/* ---- device model (cfgspace.c, mmio.c, irq.c, vram.c) ------------------ */
+
+/*
+ * 6.3 made vma->vm_flags read-only behind vm_flags_set() and friends.
+ * vram.c also relies on VSLICE_HAVE_VDEV_INODE above: without
+ * vfio_device.inode it links BAR2 mappings into a private shmem file.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define vslice_vm_flags_set(vma, flags)	vm_flags_set(vma, flags)
+#else
+#define vslice_vm_flags_set(vma, flags)	((vma)->vm_flags |= (flags))
 #endif
 
 #endif /* _VSLICE_COMPAT_H */

@@ -93,7 +93,7 @@ struct vslice_hw {
 struct vslice_vram {
 	u64 size;
 	unsigned long npages;
-	struct mutex lock;
+	struct mutex lock;	/* see @lock */
 	struct page **pages;
 	unsigned long *written;
 	unsigned long *dirty;
@@ -158,7 +158,7 @@ long vslice_vram_take_dirty(struct vslice_dev *vd, unsigned long from,
 int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
 			  const void *buf);
 
-/* device state <-> stream (cfgspace.c / mmio.c) */
+/* device state <-> stream (mmio.c; the config image check is cfgspace.c) */
 void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st);
 int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st);
 void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st);

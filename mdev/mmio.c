@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: the BAR0 register file (uapi/vslice_regs.h), and the device
+ * state carried in the migration stream (struct vslice_stream_hw).
+ *
+ * Accesses are 4 bytes at 4-byte aligned offsets.  An 8-byte access at an
+ * 8-byte aligned offset is also accepted and performed as the two 4-byte
+ * accesses, low dword first, under one hold of dev_lock: a 64-bit read of
+ * FENCE_LO/HI or RING_BASE_LO/HI is therefore never torn.  Any other size
+ * or alignment fails with -EINVAL.  Offsets without a register read 0 and
+ * ignore writes; so do writes to read-only registers, and reads of the
+ * write-only DOORBELL and IRQ_ACK return 0.
+ *
+ * Side effects:
+ *  - CONTROL keeps only VSLICE_CTRL_ENABLE; vslice_engine_control_write()
+ *    sees every CONTROL write (clearing ENABLE recovers from a halt).
+ *  - DOORBELL, CONTROL with ENABLE set and RING_TAIL while enabled kick the
+ *    engine, after dev_lock is dropped.
+ *  - IRQ_MASK and IRQ_STATUS keep only VSLICE_IRQ_ALL bits; IRQ_ACK is
+ *    write-1-to-clear on IRQ_STATUS.  Unmasking a source that is already
+ *    set in IRQ_STATUS raises the interrupt (vslice_irq_update()).
+ *
+ * RING_BASE, RING_SIZE and RING_TAIL hold whatever the guest writes; the
+ * engine validates them when it runs (VSLICE_ERR_RING_CONFIG / _INDEX).
+ * The engine owns RING_HEAD, FENCE, STATUS, ERROR, ERROR_HEAD and
+ * CMD_COUNT.
+ *
+ * Locking: every register access runs under dev_lock; user memory is
+ * copied outside it.
+ */
+
+#include <linux/log2.h>
+#include <linux/uaccess.h>
+
+#include "vslice.h"
+
+/* Largest defined VSLICE_ERR_* code. */
+#define VSLICE_ERR_LAST		VSLICE_ERR_HOST
+
+static void vslice_set_lo(u64 *reg, u32 val)
+{
+	*reg = (*reg & ~(u64)U32_MAX) | val;
+}
+
+static void vslice_set_hi(u64 *reg, u32 val)
+{
+	*reg = (*reg & U32_MAX) | (u64)val << 32;
+}
+
+/**
+ * vslice_regs_reset() - put the register file in its power-on state
+ * @vd:		the instance, dev_lock held
+ *
+ * Every register becomes 0, the engine's included (the caller resets the
+ * engine first, see vslice_dev_reset()).
+ */
+void vslice_regs_reset(struct vslice_dev *vd)
+{
+	lockdep_assert_held(&vd->dev_lock);
+	memset(&vd->hw.regs, 0, sizeof(vd->hw.regs));
+}
+
+static u32 vslice_reg_read(struct vslice_dev *vd, u32 reg)
+{
+	const struct vslice_regs *r = &vd->hw.regs;
+
+	lockdep_assert_held(&vd->dev_lock);
+	switch (reg) {
+	case VSLICE_REG_ID:
+		return VSLICE_ID_MAGIC;
+	case VSLICE_REG_VERSION:
+		return VSLICE_DEV_VERSION;
+	case VSLICE_REG_VRAM_SIZE_LO:
+		return lower_32_bits(vd->vram.size);
+	case VSLICE_REG_VRAM_SIZE_HI:
+		return upper_32_bits(vd->vram.size);
+	case VSLICE_REG_CAPS:
+		return VSLICE_CAP_ENGINE | VSLICE_CAP_MSI;
+	case VSLICE_REG_SCRATCH(0) ... VSLICE_REG_SCRATCH(VSLICE_NR_SCRATCH - 1):
+		return r->scratch[(reg - VSLICE_REG_SCRATCH(0)) / 4];
+	case VSLICE_REG_RING_BASE_LO:
+		return lower_32_bits(r->ring_base);
+	case VSLICE_REG_RING_BASE_HI:
+		return upper_32_bits(r->ring_base);
+	case VSLICE_REG_RING_SIZE:
+		return r->ring_size;
+	case VSLICE_REG_RING_HEAD:
+		return r->ring_head;
+	case VSLICE_REG_RING_TAIL:
+		return r->ring_tail;
+	case VSLICE_REG_CONTROL:
+		return r->control;
+	case VSLICE_REG_STATUS:
+		return r->status;
+	case VSLICE_REG_FENCE_LO:
+		return lower_32_bits(r->fence);
+	case VSLICE_REG_FENCE_HI:
+		return upper_32_bits(r->fence);
+	case VSLICE_REG_IRQ_STATUS:
+		return r->irq_status;
+	case VSLICE_REG_IRQ_MASK:
+		return r->irq_mask;
+	case VSLICE_REG_ERROR:
+		return r->error;
+	case VSLICE_REG_ERROR_HEAD:
+		return r->error_head;
+	case VSLICE_REG_CMD_COUNT:
+		return r->cmd_count;
+	default:
+		/* DOORBELL, IRQ_ACK (write-only) and holes */
+		return 0;
+	}
+}
+
+/* Returns true when the engine must be kicked once dev_lock is dropped. */
+static bool vslice_reg_write(struct vslice_dev *vd, u32 reg, u32 val)
+{
+	struct vslice_regs *r = &vd->hw.regs;
+	u32 old;
+
+	lockdep_assert_held(&vd->dev_lock);
+	switch (reg) {
+	case VSLICE_REG_SCRATCH(0) ... VSLICE_REG_SCRATCH(VSLICE_NR_SCRATCH - 1):
+		r->scratch[(reg - VSLICE_REG_SCRATCH(0)) / 4] = val;
+		return false;
+	case VSLICE_REG_RING_BASE_LO:
+		vslice_set_lo(&r->ring_base, val);
+		return false;
+	case VSLICE_REG_RING_BASE_HI:
+		vslice_set_hi(&r->ring_base, val);
+		return false;
+	case VSLICE_REG_RING_SIZE:
+		r->ring_size = val;
+		return false;
+	case VSLICE_REG_RING_TAIL:
+		r->ring_tail = val;
+		return r->control & VSLICE_CTRL_ENABLE;
+	case VSLICE_REG_DOORBELL:
+		return true;
+	case VSLICE_REG_CONTROL:
+		r->control = val & VSLICE_CTRL_ENABLE;
+		vslice_engine_control_write(vd, r->control);
+		return r->control & VSLICE_CTRL_ENABLE;
+	case VSLICE_REG_IRQ_MASK:
+		old = r->irq_mask;
+		r->irq_mask = val & VSLICE_IRQ_ALL;
+		vslice_irq_update(vd, r->irq_mask & ~old & r->irq_status);
+		return false;
+	case VSLICE_REG_IRQ_ACK:
+		r->irq_status &= ~val;
+		return false;
+	default:
+		/* read-only registers and holes */
+		return false;
+	}
+}
+
+/**
+ * vslice_mmio_rw() - BAR0 region access
+ * @vd:		the instance
+ * @buf:	user buffer
+ * @count:	4, or 8 at an 8-byte aligned @pos
+ * @pos:	offset in BAR0
+ * @write:	direction
+ *
+ * Return: @count, -EINVAL for a bad size, alignment or range, -EFAULT.
+ */
+ssize_t vslice_mmio_rw(struct vslice_dev *vd, char __user *buf, size_t count,
+		       u64 pos, bool write)
+{
+	__le32 val[2];
+	unsigned int i, n = count / 4;
+	bool kick = false;
+
+	if ((count != 4 && count != 8) || !IS_ALIGNED(pos, count) ||
+	    pos >= VSLICE_MMIO_SIZE || count > VSLICE_MMIO_SIZE - pos)
+		return -EINVAL;
+
+	if (write) {
+		if (copy_from_user(val, buf, count))
+			return -EFAULT;
+		mutex_lock(&vd->dev_lock);
+		for (i = 0; i < n; i++)
+			kick |= vslice_reg_write(vd, pos + 4 * i,
+						 le32_to_cpu(val[i]));
+		mutex_unlock(&vd->dev_lock);
+		if (kick)
+			vslice_engine_kick(vd);
+		return count;
+	}
+
+	mutex_lock(&vd->dev_lock);
+	for (i = 0; i < n; i++)
+		val[i] = cpu_to_le32(vslice_reg_read(vd, pos + 4 * i));
+	mutex_unlock(&vd->dev_lock);
+	if (copy_to_user(buf, val, count))
+		return -EFAULT;
+	return count;
+}
+
+/* ------------------------------------------------------------------ */
+/* device state <-> migration stream                                   */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vslice_hw_save() - snapshot config space, registers and engine checkpoint
+ * @vd:		the instance (its engine quiesced)
+ * @st:		filled completely, reserved fields zeroed
+ */
+void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st)
+{
+	const struct vslice_regs *r = &vd->hw.regs;
+	unsigned int i;
+
+	memset(st, 0, sizeof(*st));
+	mutex_lock(&vd->dev_lock);
+	memcpy(st->cfg, vd->hw.cfg, sizeof(st->cfg));
+	for (i = 0; i < VSLICE_NR_SCRATCH; i++)
+		st->scratch[i] = cpu_to_le32(r->scratch[i]);
+	st->ring_base = cpu_to_le64(r->ring_base);
+	st->ring_size = cpu_to_le32(r->ring_size);
+	st->ring_head = cpu_to_le32(r->ring_head);
+	st->ring_tail = cpu_to_le32(r->ring_tail);
+	st->control = cpu_to_le32(r->control);
+	st->status = cpu_to_le32(r->status);
+	st->irq_status = cpu_to_le32(r->irq_status);
+	st->fence = cpu_to_le64(r->fence);
+	st->irq_mask = cpu_to_le32(r->irq_mask);
+	st->error = cpu_to_le32(r->error);
+	st->error_head = cpu_to_le32(r->error_head);
+	st->cmd_count = cpu_to_le32(r->cmd_count);
+	st->cmd_progress = cpu_to_le64(vd->engine.progress);
+	st->irq_type = cpu_to_le32(vd->hw.irq_type < 0 ? U32_MAX :
+				   vd->hw.irq_type);
+	mutex_unlock(&vd->dev_lock);
+}
+
+static int vslice_hw_bad(struct vslice_dev *vd, const char *what, u64 val)
+{
+	dev_dbg(vd->vdev.dev, "device state: bad %s 0x%llx\n", what, val);
+	return -EINVAL;
+}
+
+/**
+ * vslice_hw_check() - validate device state from a migration stream
+ * @vd:		the destination instance
+ * @st:		the state; nothing is applied
+ *
+ * Rejects what this device can never be in, and nothing it can: every
+ * state a guest can drive the source into must migrate.  So:
+ *  - config space: read-only bits must match this instance's identity
+ *    (vslice_cfg_check());
+ *  - bits outside a register's defined ones (CONTROL, STATUS, IRQ_STATUS,
+ *    IRQ_MASK), an unknown ERROR code, reserved fields, irq_type other
+ *    than none/INTx/MSI;
+ *  - engine invariants: STATUS.HALTED exactly when ERROR is set,
+ *    ERROR_HEAD 0 without an error, BUSY only while enabled and not
+ *    halted, a command checkpoint (cmd_progress) only while enabled and
+ *    not halted, RING_HEAD and ERROR_HEAD below VSLICE_RING_MAX_ENTRIES
+ *    (the engine only ever stores indices of a valid ring there).
+ *
+ * RING_BASE, RING_SIZE and RING_TAIL are accepted as they are: they hold
+ * whatever the guest wrote, and a bad ring (size not a power of two, tail
+ * or head outside it) is reported by the destination's engine exactly as
+ * the source's would have (VSLICE_ERR_RING_CONFIG / _INDEX).  The engine
+ * also restarts a command whose checkpoint does not fit it.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st)
+{
+	u32 control = le32_to_cpu(st->control);
+	u32 status = le32_to_cpu(st->status);
+	u32 error = le32_to_cpu(st->error);
+	u32 irq_type = le32_to_cpu(st->irq_type);
+	bool running;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(st->reserved); i++)
+		if (st->reserved[i])
+			return vslice_hw_bad(vd, "reserved field",
+					     le32_to_cpu(st->reserved[i]));
+	if (irq_type != U32_MAX && irq_type != VFIO_PCI_INTX_IRQ_INDEX &&
+	    irq_type != VFIO_PCI_MSI_IRQ_INDEX)
+		return vslice_hw_bad(vd, "irq_type", irq_type);
+
+	ret = vslice_cfg_check(vd, st->cfg);
+	if (ret)
+		return ret;
+
+	if (control & ~VSLICE_CTRL_ENABLE)
+		return vslice_hw_bad(vd, "CONTROL", control);
+	if (status & ~(VSLICE_STATUS_BUSY | VSLICE_STATUS_HALTED))
+		return vslice_hw_bad(vd, "STATUS", status);
+	if (le32_to_cpu(st->irq_status) & ~VSLICE_IRQ_ALL)
+		return vslice_hw_bad(vd, "IRQ_STATUS",
+				     le32_to_cpu(st->irq_status));
+	if (le32_to_cpu(st->irq_mask) & ~VSLICE_IRQ_ALL)
+		return vslice_hw_bad(vd, "IRQ_MASK", le32_to_cpu(st->irq_mask));
+	if (error > VSLICE_ERR_LAST)
+		return vslice_hw_bad(vd, "ERROR", error);
+
+	if (!!(status & VSLICE_STATUS_HALTED) != !!error)
+		return vslice_hw_bad(vd, "STATUS.HALTED vs ERROR", status);
+	if (!error && st->error_head)
+		return vslice_hw_bad(vd, "ERROR_HEAD without an error",
+				     le32_to_cpu(st->error_head));
+	running = (control & VSLICE_CTRL_ENABLE) &&
+		  !(status & VSLICE_STATUS_HALTED);
+	if ((status & VSLICE_STATUS_BUSY) && !running)
+		return vslice_hw_bad(vd, "STATUS.BUSY while stopped", status);
+	if (st->cmd_progress && !running)
+		return vslice_hw_bad(vd, "cmd_progress while stopped",
+				     le64_to_cpu(st->cmd_progress));
+	if (le32_to_cpu(st->ring_head) >= VSLICE_RING_MAX_ENTRIES)
+		return vslice_hw_bad(vd, "RING_HEAD",
+				     le32_to_cpu(st->ring_head));
+	if (le32_to_cpu(st->error_head) >= VSLICE_RING_MAX_ENTRIES)
+		return vslice_hw_bad(vd, "ERROR_HEAD",
+				     le32_to_cpu(st->error_head));
+	return 0;
+}
+
+/**
+ * vslice_hw_load() - apply device state checked by vslice_hw_check()
+ * @vd:		the destination instance (engine quiesced)
+ * @st:		the state
+ *
+ * Config space, registers and the engine checkpoint are replaced under
+ * dev_lock.  STATUS.HALTED follows ERROR, and STATUS.BUSY is recomputed
+ * (enabled, not halted, RING_HEAD != RING_TAIL), so the engine resumes
+ * exactly the work that was pending.  The IRQ configuration (eventfds)
+ * belongs to the destination's userspace and is kept; an INTx level that
+ * is pending after the load is delivered if userspace already set it up.
+ */
+void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st)
+{
+	struct vslice_regs *r = &vd->hw.regs;
+	unsigned int i;
+
+	mutex_lock(&vd->dev_lock);
+	memcpy(vd->hw.cfg, st->cfg, sizeof(vd->hw.cfg));
+	for (i = 0; i < VSLICE_NR_SCRATCH; i++)
+		r->scratch[i] = le32_to_cpu(st->scratch[i]);
+	r->ring_base = le64_to_cpu(st->ring_base);
+	r->ring_size = le32_to_cpu(st->ring_size);
+	r->ring_head = le32_to_cpu(st->ring_head);
+	r->ring_tail = le32_to_cpu(st->ring_tail);
+	r->control = le32_to_cpu(st->control);
+	r->fence = le64_to_cpu(st->fence);
+	r->irq_status = le32_to_cpu(st->irq_status);
+	r->irq_mask = le32_to_cpu(st->irq_mask);
+	r->error = le32_to_cpu(st->error);
+	r->error_head = le32_to_cpu(st->error_head);
+	r->cmd_count = le32_to_cpu(st->cmd_count);
+
+	r->status = r->error ? VSLICE_STATUS_HALTED : 0;
+	if ((r->control & VSLICE_CTRL_ENABLE) && !r->error &&
+	    r->ring_head != r->ring_tail)
+		r->status |= VSLICE_STATUS_BUSY;
+	vd->engine.progress = le64_to_cpu(st->cmd_progress);
+
+	vslice_irq_update(vd, 0);
+	mutex_unlock(&vd->dev_lock);
+}
+
+/**
+ * vslice_hw_reset() - power-on state of the emulated function
+ * @vd:		the instance (engine already reset, see vslice_dev_reset())
+ *
+ * Config space, registers, the device side of the IRQ state and VRAM
+ * contents: nothing survives.  Interrupt eventfds that userspace set up
+ * through SET_IRQS stay configured, as with vfio-pci; close_device drops
+ * them (vslice_irq_teardown()).  Takes dev_lock, then the VRAM lock.
+ */
+void vslice_hw_reset(struct vslice_dev *vd)
+{
+	mutex_lock(&vd->dev_lock);
+	vslice_cfg_init(vd);
+	vslice_regs_reset(vd);
+	vslice_irq_reset(vd);
+	mutex_unlock(&vd->dev_lock);
+	vslice_vram_reset(vd);
+}

@@ -1,0 +1,744 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: VRAM, the memory behind BAR2.
+ *
+ * Backing.  VRAM is an array of pages allocated on first use
+ * (GFP_KERNEL_ACCOUNT, zeroed).  A NULL entry reads as zeros and costs
+ * nothing; reads never allocate, and writing zeros to a page that is still
+ * zero does not allocate either.
+ *
+ * Written and dirty.  @written marks the pages written since creation or
+ * the last reset: only those are ever streamed (zero elision).  @dirty
+ * marks the pages written since a save pass last took them.  Writes from
+ * every path set both: the region write path, the engine
+ * (vslice_vram_rw(), vslice_vram_fill()) and user mappings.  The resume
+ * side (vslice_vram_load_page()) sets @written only.  vslice_vram_reset()
+ * frees every page; the pages it zeroes become dirty (a save in progress
+ * must send them again, as zero pages).
+ *
+ * Mappings.  BAR2 mmaps are VM_PFNMAP; the fault handler inserts the page
+ * (allocating it) read-only.  The first write through a PTE faults again
+ * into ->pfn_mkwrite, which sets @written and @dirty before the core makes
+ * the PTE writable (the VMA has ->pfn_mkwrite, so the core write-protects
+ * shared mappings for us: "write notify").  Taking a dirty page
+ * (vslice_vram_take_dirty()) clears its bit and zaps its PTEs in every
+ * process with unmap_mapping_pages() before copying it, so a write after
+ * the copy faults and marks it dirty again.  This keeps the invariant
+ * documented at struct vslice_vram, whether a save is in progress or not.
+ *
+ * To find the PTEs of a page, every BAR2 mapping is linked into one
+ * address_space per instance, at its VFIO file offset: vm_pgoff is
+ * (VFIO_PCI_BAR2_REGION_INDEX << 40 >> PAGE_SHIFT) + page, restored here
+ * because instance.c hands us a region-relative one.  With
+ * vfio_device.inode (VSLICE_HAVE_VDEV_INODE) that address_space is the
+ * inode's, which the vfio core already installs as every device file's
+ * f_mapping.  Older kernels share one anon inode between all vfio device
+ * files, so there a BAR2 VMA is moved to a private shmem file of the
+ * instance (vma_set_file(), as dma-buf mappings do); the VMA then holds a
+ * reference on the device file itself, so the device cannot be closed
+ * while mapped, just like with vfio's own file.
+ *
+ * Locking.  vram.lock (a mutex) protects the page array and the bitmaps.
+ * The fault handlers take it under mmap_lock (or the per-VMA lock), so
+ * nothing here touches user memory or takes mmap_lock while holding it:
+ * region accesses copy through a bounce buffer.  unmap_mapping_pages()
+ * under vram.lock takes i_mmap_rwsem and page table locks only.  Callers
+ * may hold dev_lock or the engine's dma_lock (both rank above vram.lock).
+ */
+
+#include <linux/bitmap.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vfio_pci_core.h>
+
+#include "vslice.h"
+
+/* First page of BAR2 in the device file. */
+#define VSLICE_VRAM_PGOFF \
+	(VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR2_REGION_INDEX) >> PAGE_SHIFT)
+
+/* ------------------------------------------------------------------ */
+/* the address_space that links the instance's BAR2 mappings           */
+/* ------------------------------------------------------------------ */
+
+#if VSLICE_HAVE_VDEV_INODE
+
+static int vslice_vram_backing_init(struct vslice_vram *vram)
+{
+	vram->backing = NULL;
+	return 0;
+}
+
+static void vslice_vram_backing_fini(struct vslice_vram *vram)
+{
+}
+
+static struct address_space *vslice_vram_mapping(struct vslice_vram *vram)
+{
+	struct vslice_dev *vd = container_of(vram, struct vslice_dev, vram);
+
+	return vd->vdev.inode->i_mapping;
+}
+
+static struct vslice_vram *vslice_vma_vram(struct vm_area_struct *vma)
+{
+	return vma->vm_private_data;
+}
+
+static int vslice_vram_vma_attach(struct vslice_vram *vram,
+				  struct vm_area_struct *vma)
+{
+	vma->vm_private_data = vram;
+	return 0;
+}
+
+#define VSLICE_VRAM_VMA_OPS
+
+#else /* !VSLICE_HAVE_VDEV_INODE */
+
+/**
+ * struct vslice_vram_vma - what the BAR2 VMAs of one mmap() share
+ * @ref:	VMAs referring to this (split and fork add some)
+ * @vram:	the instance's VRAM
+ * @devfile:	the vfio device file the mapping was made through; the
+ *		reference keeps the device open while it is mapped
+ */
+struct vslice_vram_vma {
+	refcount_t ref;
+	struct vslice_vram *vram;
+	struct file *devfile;
+};
+
+static int vslice_vram_backing_init(struct vslice_vram *vram)
+{
+	struct file *file;
+
+	file = shmem_file_setup("vslice-vram", 0, VM_NORESERVE);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	vram->backing = file;
+	return 0;
+}
+
+static void vslice_vram_backing_fini(struct vslice_vram *vram)
+{
+	fput(vram->backing);
+	vram->backing = NULL;
+}
+
+static struct address_space *vslice_vram_mapping(struct vslice_vram *vram)
+{
+	return vram->backing->f_mapping;
+}
+
+static struct vslice_vram *vslice_vma_vram(struct vm_area_struct *vma)
+{
+	struct vslice_vram_vma *v = vma->vm_private_data;
+
+	return v->vram;
+}
+
+static void vslice_vram_vma_open(struct vm_area_struct *vma)
+{
+	struct vslice_vram_vma *v = vma->vm_private_data;
+
+	refcount_inc(&v->ref);
+}
+
+static void vslice_vram_vma_close(struct vm_area_struct *vma)
+{
+	struct vslice_vram_vma *v = vma->vm_private_data;
+
+	if (refcount_dec_and_test(&v->ref)) {
+		fput(v->devfile);
+		kfree(v);
+	}
+}
+
+static int vslice_vram_vma_attach(struct vslice_vram *vram,
+				  struct vm_area_struct *vma)
+{
+	struct vslice_vram_vma *v;
+
+	v = kzalloc(sizeof(*v), GFP_KERNEL_ACCOUNT);
+	if (!v)
+		return -ENOMEM;
+	refcount_set(&v->ref, 1);
+	v->vram = vram;
+	v->devfile = get_file(vma->vm_file);
+	vma->vm_private_data = v;
+	/* Link the VMA into the instance's own address_space. */
+	vma_set_file(vma, vram->backing);
+	return 0;
+}
+
+#define VSLICE_VRAM_VMA_OPS			\
+	.open = vslice_vram_vma_open,		\
+	.close = vslice_vram_vma_close,
+
+#endif /* VSLICE_HAVE_VDEV_INODE */
+
+/* Zap the PTEs of pages [@first, @first + @nr) in every mapping. */
+static void vslice_vram_zap(struct vslice_vram *vram, unsigned long first,
+			    unsigned long nr)
+{
+	lockdep_assert_held(&vram->lock);
+	unmap_mapping_pages(vslice_vram_mapping(vram), VSLICE_VRAM_PGOFF + first,
+			    nr, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* pages                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The page at @idx, allocated if missing and @alloc; NULL if none/OOM. */
+static struct page *vslice_vram_page(struct vslice_vram *vram,
+				     unsigned long idx, bool alloc)
+{
+	struct page *page = vram->pages[idx];
+
+	lockdep_assert_held(&vram->lock);
+	if (!page && alloc) {
+		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		vram->pages[idx] = page;
+	}
+	return page;
+}
+
+static void vslice_vram_mark(struct vslice_vram *vram, unsigned long idx)
+{
+	__set_bit(idx, vram->written);
+	__set_bit(idx, vram->dirty);
+}
+
+/* A page that was never written (since a reset) is all zeros. */
+static bool vslice_vram_is_zero(struct vslice_vram *vram, unsigned long idx)
+{
+	return !test_bit(idx, vram->written);
+}
+
+static int vslice_vram_range(struct vslice_vram *vram, u64 off, u64 len)
+{
+	u64 end;
+
+	if (check_add_overflow(off, len, &end) || end > vram->size)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Copy between VRAM [@off, @off + @len) and the kernel buffer @buf, one
+ * page at a time under vram.lock.  The range is already checked.
+ */
+static int vslice_vram_copy(struct vslice_vram *vram, u64 off, void *buf,
+			    size_t len, bool write)
+{
+	while (len) {
+		unsigned long idx = off >> PAGE_SHIFT;
+		size_t poff = offset_in_page(off);
+		size_t n = min_t(size_t, len, PAGE_SIZE - poff);
+		struct page *page;
+
+		mutex_lock(&vram->lock);
+		if (!write) {
+			page = vslice_vram_page(vram, idx, false);
+			if (page)
+				memcpy_from_page(buf, page, poff, n);
+			else
+				memset(buf, 0, n);
+		} else if (!vslice_vram_is_zero(vram, idx) ||
+			   memchr_inv(buf, 0, n)) {
+			page = vslice_vram_page(vram, idx, true);
+			if (!page) {
+				mutex_unlock(&vram->lock);
+				return -ENOMEM;
+			}
+			memcpy_to_page(page, poff, buf, n);
+			vslice_vram_mark(vram, idx);
+		}
+		mutex_unlock(&vram->lock);
+
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * vslice_vram_rw() - engine access to VRAM
+ * @vram:	the VRAM
+ * @off:	byte offset
+ * @buf:	kernel buffer
+ * @len:	bytes
+ * @write:	VRAM is written (marks the pages written and dirty)
+ *
+ * Return: 0, -EINVAL if the range leaves VRAM, -ENOMEM (nothing written
+ * beyond the page that failed).
+ */
+int vslice_vram_rw(struct vslice_vram *vram, u64 off, void *buf, size_t len,
+		   bool write)
+{
+	if (vslice_vram_range(vram, off, len))
+		return -EINVAL;
+	return vslice_vram_copy(vram, off, buf, len, write);
+}
+
+/**
+ * vslice_vram_fill() - engine FILL: repeat a 32-bit pattern
+ * @vram:	the VRAM
+ * @off:	byte offset, 4-byte aligned
+ * @pattern:	the pattern (little-endian in memory, as the guest sees it)
+ * @len:	bytes, a multiple of 4
+ *
+ * Filling a never-written page with 0 leaves it unallocated.
+ *
+ * Return: 0, -EINVAL (range or alignment), -ENOMEM.
+ */
+int vslice_vram_fill(struct vslice_vram *vram, u64 off, u32 pattern,
+		     size_t len)
+{
+	u32 val = (__force u32)cpu_to_le32(pattern);
+
+	if (vslice_vram_range(vram, off, len) || !IS_ALIGNED(off, 4) ||
+	    !IS_ALIGNED(len, 4))
+		return -EINVAL;
+
+	while (len) {
+		unsigned long idx = off >> PAGE_SHIFT;
+		size_t poff = offset_in_page(off);
+		size_t n = min_t(size_t, len, PAGE_SIZE - poff);
+		struct page *page;
+		void *kaddr;
+
+		mutex_lock(&vram->lock);
+		if (pattern || !vslice_vram_is_zero(vram, idx)) {
+			page = vslice_vram_page(vram, idx, true);
+			if (!page) {
+				mutex_unlock(&vram->lock);
+				return -ENOMEM;
+			}
+			kaddr = kmap_local_page(page);
+			memset32(kaddr + poff, val, n / 4);
+			kunmap_local(kaddr);
+			vslice_vram_mark(vram, idx);
+		}
+		mutex_unlock(&vram->lock);
+
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * vslice_vram_region_rw() - BAR2 region read/write
+ * @vd:		the instance
+ * @buf:	user buffer
+ * @count:	bytes, any size and alignment
+ * @pos:	offset in BAR2
+ * @write:	direction
+ *
+ * Copies through a kernel bounce page, so @buf may itself be a mapping of
+ * this BAR.
+ *
+ * Return: bytes done, or -EINVAL (range), -EFAULT, -ENOMEM, -EINTR when
+ * nothing was done.
+ */
+ssize_t vslice_vram_region_rw(struct vslice_dev *vd, char __user *buf,
+			      size_t count, u64 pos, bool write)
+{
+	struct vslice_vram *vram = &vd->vram;
+	size_t done = 0;
+	void *bounce;
+	int ret = 0;
+
+	if (vslice_vram_range(vram, pos, count))
+		return -EINVAL;
+	if (!count)
+		return 0;
+
+	bounce = kmalloc(min_t(size_t, count, PAGE_SIZE), GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+
+	while (done < count) {
+		size_t n = min_t(size_t, count - done,
+				 PAGE_SIZE - offset_in_page(pos + done));
+
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (write) {
+			if (copy_from_user(bounce, buf + done, n)) {
+				ret = -EFAULT;
+				break;
+			}
+			ret = vslice_vram_copy(vram, pos + done, bounce, n,
+					       true);
+		} else {
+			ret = vslice_vram_copy(vram, pos + done, bounce, n,
+					       false);
+			if (!ret && copy_to_user(buf + done, bounce, n))
+				ret = -EFAULT;
+		}
+		if (ret)
+			break;
+		done += n;
+		cond_resched();
+	}
+
+	kfree(bounce);
+	return done ? done : ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* mmap                                                                */
+/* ------------------------------------------------------------------ */
+
+/* The VRAM page a fault is about, or ULONG_MAX if outside the VRAM. */
+static unsigned long vslice_vram_fault_idx(struct vslice_vram *vram,
+					   struct vm_fault *vmf)
+{
+	if (vmf->pgoff < VSLICE_VRAM_PGOFF ||
+	    vmf->pgoff - VSLICE_VRAM_PGOFF >= vram->npages)
+		return ULONG_MAX;
+	return vmf->pgoff - VSLICE_VRAM_PGOFF;
+}
+
+/*
+ * A PTE is missing: insert the page read-only (vm_page_prot is read-only,
+ * see "write notify" above).  A write fault then continues into
+ * ->pfn_mkwrite when the access is retried.
+ */
+static vm_fault_t vslice_vram_fault(struct vm_fault *vmf)
+{
+	struct vslice_vram *vram = vslice_vma_vram(vmf->vma);
+	unsigned long idx = vslice_vram_fault_idx(vram, vmf);
+	struct page *page;
+	vm_fault_t ret;
+
+	if (idx == ULONG_MAX)
+		return VM_FAULT_SIGBUS;
+
+	mutex_lock(&vram->lock);
+	page = vslice_vram_page(vram, idx, true);
+	if (page)
+		ret = vmf_insert_pfn(vmf->vma, vmf->address, page_to_pfn(page));
+	else
+		ret = VM_FAULT_OOM;
+	mutex_unlock(&vram->lock);
+	return ret;
+}
+
+/*
+ * First write through a read-only PTE: the page becomes written and dirty,
+ * then the core makes the PTE writable - unless a zap got there first,
+ * in which case the core sees the PTE changed and the access faults anew.
+ */
+static vm_fault_t vslice_vram_pfn_mkwrite(struct vm_fault *vmf)
+{
+	struct vslice_vram *vram = vslice_vma_vram(vmf->vma);
+	unsigned long idx = vslice_vram_fault_idx(vram, vmf);
+
+	if (idx == ULONG_MAX)
+		return VM_FAULT_SIGBUS;
+
+	mutex_lock(&vram->lock);
+	if (!vram->pages[idx]) {
+		/* Freed by a reset since the PTE was read: fault again. */
+		mutex_unlock(&vram->lock);
+		return VM_FAULT_NOPAGE;
+	}
+	vslice_vram_mark(vram, idx);
+	mutex_unlock(&vram->lock);
+	return 0;
+}
+
+static const struct vm_operations_struct vslice_vram_vm_ops = {
+	VSLICE_VRAM_VMA_OPS
+	.fault = vslice_vram_fault,
+	.pfn_mkwrite = vslice_vram_pfn_mkwrite,
+};
+
+/**
+ * vslice_vram_mmap() - map part of BAR2
+ * @vd:		the instance
+ * @vma:	the new VMA; vm_pgoff is the page offset inside BAR2
+ *
+ * Only shared mappings: a private one would need copy-on-write of VRAM.
+ * Nothing is mapped here; pages are inserted as they fault.
+ *
+ * Return: 0, -EINVAL (not MAP_SHARED, or beyond the VRAM), -ENOMEM.
+ */
+int vslice_vram_mmap(struct vslice_dev *vd, struct vm_area_struct *vma)
+{
+	struct vslice_vram *vram = &vd->vram;
+	unsigned long end;
+	int ret;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
+	    end > vram->npages)
+		return -EINVAL;
+
+	ret = vslice_vram_vma_attach(vram, vma);
+	if (ret)
+		return ret;
+	vma->vm_pgoff += VSLICE_VRAM_PGOFF;
+	vslice_vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &vslice_vram_vm_ops;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* migration and reset                                                 */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vslice_vram_track_start() - a save begins: every written page is dirty
+ * @vd:		the instance
+ *
+ * The first pass sends all pages written so far; later passes what was
+ * written since it took them.  No PTE needs write-protecting: a page that
+ * is not dirty now was never written, so it has no writable PTE.
+ */
+void vslice_vram_track_start(struct vslice_dev *vd)
+{
+	struct vslice_vram *vram = &vd->vram;
+
+	mutex_lock(&vram->lock);
+	bitmap_copy(vram->dirty, vram->written, vram->npages);
+	vram->tracking = true;
+	mutex_unlock(&vram->lock);
+}
+
+/**
+ * vslice_vram_track_stop() - the save ended (or was abandoned)
+ * @vd:		the instance
+ *
+ * Dirty bits stay exact either way; only the flag changes.
+ */
+void vslice_vram_track_stop(struct vslice_dev *vd)
+{
+	struct vslice_vram *vram = &vd->vram;
+
+	mutex_lock(&vram->lock);
+	vram->tracking = false;
+	mutex_unlock(&vram->lock);
+}
+
+/**
+ * vslice_vram_dirty_count() - pages a save pass still has to send
+ * @vram:	the VRAM
+ *
+ * Return: the number of dirty pages.
+ */
+unsigned long vslice_vram_dirty_count(struct vslice_vram *vram)
+{
+	unsigned long n;
+
+	mutex_lock(&vram->lock);
+	n = bitmap_weight(vram->dirty, vram->npages);
+	mutex_unlock(&vram->lock);
+	return n;
+}
+
+/**
+ * vslice_vram_written_count() - pages that are not zero-elided
+ * @vram:	the VRAM
+ *
+ * Return: the number of pages written since creation or the last reset.
+ */
+unsigned long vslice_vram_written_count(struct vslice_vram *vram)
+{
+	unsigned long n;
+
+	mutex_lock(&vram->lock);
+	n = bitmap_weight(vram->written, vram->npages);
+	mutex_unlock(&vram->lock);
+	return n;
+}
+
+/**
+ * vslice_vram_take_dirty() - take the next dirty page for a save pass
+ * @vd:		the instance
+ * @from:	first page index to look at
+ * @buf:	PAGE_SIZE bytes: receives the page (zeros if not allocated)
+ *
+ * Clears the page's dirty bit and write-protects it in every mapping
+ * before copying it, so a write that races with the copy marks it dirty
+ * again.
+ *
+ * Return: the page index, or -ENOENT when no page >= @from is dirty.
+ */
+long vslice_vram_take_dirty(struct vslice_dev *vd, unsigned long from,
+			    void *buf)
+{
+	struct vslice_vram *vram = &vd->vram;
+	unsigned long idx;
+	struct page *page;
+
+	mutex_lock(&vram->lock);
+	idx = from < vram->npages ?
+	      find_next_bit(vram->dirty, vram->npages, from) : vram->npages;
+	if (idx >= vram->npages) {
+		mutex_unlock(&vram->lock);
+		return -ENOENT;
+	}
+	__clear_bit(idx, vram->dirty);
+	vslice_vram_zap(vram, idx, 1);
+	page = vslice_vram_page(vram, idx, false);
+	if (page)
+		memcpy_from_page(buf, page, 0, PAGE_SIZE);
+	else
+		memset(buf, 0, PAGE_SIZE);
+	mutex_unlock(&vram->lock);
+	return idx;
+}
+
+/**
+ * vslice_vram_load_page() - resume side: set one page from the stream
+ * @vram:	the VRAM
+ * @idx:	page index
+ * @buf:	PAGE_SIZE bytes, or NULL for a zero (never written) page
+ *
+ * Marks the page written but not dirty.  A page of zeros is stored as a
+ * zero page: not written, and not allocated if it was not already (it is
+ * then cleared in place, and its PTEs zapped so that the next write
+ * through a mapping is seen).
+ *
+ * Return: 0, -EINVAL (@idx out of range), -ENOMEM.
+ */
+int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
+			  const void *buf)
+{
+	struct page *page;
+	int ret = 0;
+
+	if (idx >= vram->npages)
+		return -EINVAL;
+
+	mutex_lock(&vram->lock);
+	if (!buf || !memchr_inv(buf, 0, PAGE_SIZE)) {
+		page = vslice_vram_page(vram, idx, false);
+		if (page && !vslice_vram_is_zero(vram, idx)) {
+			vslice_vram_zap(vram, idx, 1);
+			clear_highpage(page);
+		}
+		__clear_bit(idx, vram->written);
+	} else {
+		page = vslice_vram_page(vram, idx, true);
+		if (page) {
+			memcpy_to_page(page, 0, buf, PAGE_SIZE);
+			__set_bit(idx, vram->written);
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	mutex_unlock(&vram->lock);
+	return ret;
+}
+
+/* Free every page.  The caller has zapped all PTEs. */
+static void vslice_vram_free_pages(struct vslice_vram *vram)
+{
+	unsigned long i;
+
+	for (i = 0; i < vram->npages; i++) {
+		if (vram->pages[i]) {
+			__free_page(vram->pages[i]);
+			vram->pages[i] = NULL;
+		}
+	}
+}
+
+/**
+ * vslice_vram_reset() - VRAM becomes zero (never written) again
+ * @vd:		the instance
+ *
+ * Zaps every mapping, frees every page and clears @written.  The pages
+ * that had been written become dirty, so that a save pass still running
+ * sends them (as zeros).
+ */
+void vslice_vram_reset(struct vslice_dev *vd)
+{
+	struct vslice_vram *vram = &vd->vram;
+
+	mutex_lock(&vram->lock);
+	vslice_vram_zap(vram, 0, vram->npages);
+	vslice_vram_free_pages(vram);
+	bitmap_or(vram->dirty, vram->dirty, vram->written, vram->npages);
+	bitmap_zero(vram->written, vram->npages);
+	mutex_unlock(&vram->lock);
+}
+
+/**
+ * vslice_vram_init() - set up the VRAM of a new instance
+ * @vram:	embedded in the instance's struct vslice_dev
+ * @size:	bytes, a non-zero multiple of PAGE_SIZE
+ *
+ * Allocates the page array and bitmaps, no pages.
+ *
+ * Return: 0, -EINVAL (bad size), -ENOMEM.
+ */
+int vslice_vram_init(struct vslice_vram *vram, u64 size)
+{
+	int ret = -ENOMEM;
+
+	if (!size || !IS_ALIGNED(size, PAGE_SIZE) ||
+	    size >> PAGE_SHIFT > ULONG_MAX / sizeof(struct page *))
+		return -EINVAL;
+
+	mutex_init(&vram->lock);
+	vram->size = size;
+	vram->npages = size >> PAGE_SHIFT;
+	vram->tracking = false;
+	vram->pages = kvcalloc(vram->npages, sizeof(*vram->pages),
+			       GFP_KERNEL_ACCOUNT);
+	if (!vram->pages)
+		goto err_lock;
+	vram->written = bitmap_zalloc(vram->npages, GFP_KERNEL_ACCOUNT);
+	if (!vram->written)
+		goto err_pages;
+	vram->dirty = bitmap_zalloc(vram->npages, GFP_KERNEL_ACCOUNT);
+	if (!vram->dirty)
+		goto err_written;
+	ret = vslice_vram_backing_init(vram);
+	if (ret)
+		goto err_dirty;
+	return 0;
+
+err_dirty:
+	bitmap_free(vram->dirty);
+err_written:
+	bitmap_free(vram->written);
+err_pages:
+	kvfree(vram->pages);
+err_lock:
+	mutex_destroy(&vram->lock);
+	return ret;
+}
+
+/**
+ * vslice_vram_fini() - free the VRAM of an instance being released
+ * @vram:	the VRAM; no mapping can exist any more
+ */
+void vslice_vram_fini(struct vslice_vram *vram)
+{
+	vslice_vram_free_pages(vram);
+	vslice_vram_backing_fini(vram);
+	bitmap_free(vram->dirty);
+	bitmap_free(vram->written);
+	kvfree(vram->pages);
+	mutex_destroy(&vram->lock);
+}
