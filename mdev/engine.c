@@ -1,0 +1,775 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: the command engine.
+ *
+ * One work item per instance consumes the guest's ring (uapi/vslice_regs.h)
+ * while CONTROL.ENABLE is set, the engine is neither halted nor quiesced
+ * and RING_HEAD != RING_TAIL.  For the entry at RING_HEAD it reads the
+ * 32-byte descriptor with vfio_dma_rw(), validates it and runs it in steps:
+ * at most 64 KiB (or VSLICE_ENGINE_PIN_BATCH pages) of a copy, 256 KiB of a
+ * fill.  After each step, under dev_lock, it records the bytes done in
+ * engine.progress; when the command is complete it advances RING_HEAD and
+ * CMD_COUNT and resets progress to 0.  A quiesce therefore always stops
+ * the engine at a step boundary with the in-flight command checkpointed in
+ * (RING_HEAD, progress); whoever resumes - this host or a migration
+ * destination - re-reads the entry at RING_HEAD and continues at progress.
+ *
+ * Guest memory:
+ *  - ring entries, COPY_TO_VRAM sources and FENCE values: vfio_dma_rw().
+ *    Reads do not dirty guest pages; the FENCE write dirties its page.
+ *  - COPY_FROM_VRAM destinations: by default the pages are pinned with
+ *    vfio_pin_pages() (up to VSLICE_ENGINE_PIN_BATCH at once), written
+ *    through kmap_local_page() and unpinned again.  Type1 marks exactly the
+ *    pinned pages dirty, and only once, since nothing stays pinned across a
+ *    step.  Module parameter copy_pin=0 makes the engine use
+ *    vfio_dma_rw(write) instead (dirties exactly the bytes written and never
+ *    involves the dma_unmap callback, see below).
+ *
+ * Locking.  dev_lock guards the registers, quiesced, progress and epoch; the
+ * worker takes it only to snapshot the ring state and to publish a step's
+ * result, never across a guest memory access.  dma_lock is held around
+ * each guest memory access (pin..copy..unpin, vfio_dma_rw()) and by
+ * vslice_engine_dma_unmap(); the two locks are never held together.  The
+ * lock chain the engine adds is device_list_lock (type1, around the
+ * dma_unmap callbacks) -> dma_lock -> iommu->lock (pin, unpin, dma_rw).
+ * Type1 calls dma_unmap after dropping iommu->lock, and only for a mapping
+ * that has pinned pages, so an unmap racing a step waits for the step's
+ * unpin and then finds no pages pinned; the worker does not start another
+ * access while a callback waits (vslice_dma_lock()), so that wait is at
+ * most one step.  The callback also revokes the command's guest range, so
+ * the engine does not pin there again: the command fails with
+ * VSLICE_ERR_DMA instead of making type1's unmap retry (it BUG()s after
+ * ten).
+ *
+ * One hazard stays with type1 itself: vfio_notify_dma_unmap() takes
+ * device_list_lock while still holding iommu->lock, and every callback
+ * that unpins (as type1 requires) then takes iommu->lock under
+ * device_list_lock.  Two concurrent VFIO_IOMMU_UNMAP_DMA calls that both
+ * find pinned pages can deadlock in type1 whatever the driver does; a
+ * driver that never holds pins when an unmap comes (copy_pin=0) is the
+ * only way out.  With copy_pin=1 pins are held only within one 64 KiB step.
+ */
+
+#include <linux/highmem.h>
+#include <linux/iommu.h>
+#include <linux/log2.h>
+#include <linux/minmax.h>
+#include <linux/module.h>
+#include <linux/overflow.h>
+#include <linux/sched.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+
+#include "vslice.h"
+#include "trace.h"
+
+#define VSLICE_ENGINE_COPY_STEP	SZ_64K
+#define VSLICE_ENGINE_FILL_STEP	SZ_256K
+#define VSLICE_FENCE_SIZE	sizeof(u64)
+
+static bool copy_pin = true;
+module_param(copy_pin, bool, 0644);
+MODULE_PARM_DESC(copy_pin,
+		 "COPY_FROM_VRAM pins guest pages (1, default) or uses vfio_dma_rw (0)");
+
+/**
+ * struct vslice_op - a ring entry in host byte order
+ * @opcode:	VSLICE_CMD_*
+ * @pattern:	FILL pattern
+ * @vram_off:	VRAM offset
+ * @iova:	guest address
+ * @len:	byte count (FENCE: the value)
+ */
+struct vslice_op {
+	u32 opcode;
+	u32 pattern;
+	u64 vram_off;
+	u64 iova;
+	u64 len;
+};
+
+/**
+ * struct vslice_ring_snap - what a step runs against, taken under dev_lock
+ * @base:	RING_BASE
+ * @size:	RING_SIZE
+ * @head:	RING_HEAD: the entry being executed
+ * @progress:	bytes of that entry already done
+ * @epoch:	engine epoch
+ */
+struct vslice_ring_snap {
+	u64 base;
+	u32 size;
+	u32 head;
+	u64 progress;
+	u32 epoch;
+};
+
+static inline struct vslice_dev *engine_to_vslice(struct vslice_engine *eng)
+{
+	return container_of(eng, struct vslice_dev, engine);
+}
+
+/*
+ * Take dma_lock for one guest memory access.  A dma_unmap callback waiting
+ * for the lock goes first: left to the mutex alone, the worker re-takes it
+ * between steps before the woken callback runs, and an unmap (which holds
+ * up QEMU's memory updates) can starve for many steps.
+ */
+static void vslice_dma_lock(struct vslice_engine *eng)
+{
+	wait_event(eng->unmap_wq, !atomic_read(&eng->unmap_waiters));
+	mutex_lock(&eng->dma_lock);
+}
+
+/* The ring configuration: VSLICE_ERR_NONE or the error the engine halts on. */
+static u32 vslice_ring_check(const struct vslice_regs *r)
+{
+	u64 last;
+
+	if (!r->ring_size || r->ring_size > VSLICE_RING_MAX_ENTRIES ||
+	    !is_power_of_2(r->ring_size))
+		return VSLICE_ERR_RING_CONFIG;
+	if (!IS_ALIGNED(r->ring_base, SZ_4K))
+		return VSLICE_ERR_RING_CONFIG;
+	if (check_add_overflow(r->ring_base,
+			       (u64)r->ring_size * VSLICE_CMD_SIZE - 1, &last))
+		return VSLICE_ERR_RING_CONFIG;
+	if (r->ring_head >= r->ring_size || r->ring_tail >= r->ring_size)
+		return VSLICE_ERR_RING_INDEX;
+	return VSLICE_ERR_NONE;
+}
+
+/* Stop on @err at ring entry @head: sticky until CONTROL.ENABLE is cleared. */
+static void vslice_engine_halt(struct vslice_dev *vd, u32 err, u32 head)
+{
+	struct vslice_regs *r = &vd->hw.regs;
+
+	lockdep_assert_held(&vd->dev_lock);
+	r->error = err;
+	r->error_head = head;
+	r->status = (r->status & ~VSLICE_STATUS_BUSY) | VSLICE_STATUS_HALTED;
+	vd->engine.progress = 0;
+	dev_dbg(vd->vdev.dev, "engine halted: error %u at entry %u\n", err,
+		head);
+	vslice_irq_raise(vd, VSLICE_IRQ_ERROR);
+}
+
+/*
+ * Under dev_lock: decide whether a step may run and snapshot the ring.
+ * Returns false when the worker should stop (idle, disabled, halted,
+ * quiesced, or a ring configuration error, which halts the engine).
+ */
+static bool vslice_engine_next(struct vslice_dev *vd,
+			       struct vslice_ring_snap *s)
+{
+	struct vslice_engine *eng = &vd->engine;
+	struct vslice_regs *r = &vd->hw.regs;
+	u32 err;
+
+	lockdep_assert_held(&vd->dev_lock);
+	if (eng->quiesced)
+		return false;
+	if (!(r->control & VSLICE_CTRL_ENABLE) ||
+	    (r->status & VSLICE_STATUS_HALTED)) {
+		r->status &= ~VSLICE_STATUS_BUSY;
+		return false;
+	}
+	err = vslice_ring_check(r);
+	if (err) {
+		vslice_engine_halt(vd, err, r->ring_head);
+		return false;
+	}
+	if (r->ring_head == r->ring_tail) {
+		r->status &= ~VSLICE_STATUS_BUSY;
+		eng->progress = 0;
+		return false;
+	}
+	r->status |= VSLICE_STATUS_BUSY;
+	s->base = r->ring_base;
+	s->size = r->ring_size;
+	s->head = r->ring_head;
+	s->progress = eng->progress;
+	s->epoch = eng->epoch;
+	return true;
+}
+
+/* Under dev_lock: is the ring still where the step in @s ran? */
+static bool vslice_snap_current(struct vslice_dev *vd,
+				const struct vslice_ring_snap *s)
+{
+	const struct vslice_regs *r = &vd->hw.regs;
+
+	lockdep_assert_held(&vd->dev_lock);
+	return vd->engine.epoch == s->epoch && r->ring_base == s->base &&
+	       r->ring_size == s->size && r->ring_head == s->head;
+}
+
+static u32 vslice_vram_range_check(struct vslice_dev *vd, u64 off, u64 len)
+{
+	u64 end;
+
+	if (check_add_overflow(off, len, &end) || end > vd->vram.size)
+		return VSLICE_ERR_VRAM_RANGE;
+	return VSLICE_ERR_NONE;
+}
+
+static u32 vslice_iova_range_check(u64 iova, u64 len, u64 *end)
+{
+	if (check_add_overflow(iova, len, end))
+		return VSLICE_ERR_DMA;
+	return VSLICE_ERR_NONE;
+}
+
+/*
+ * Validate @op.  Order: opcode and must-be-zero fields (ERR_OPCODE),
+ * alignment (ERR_ALIGN), VRAM range (ERR_VRAM_RANGE), guest range
+ * (ERR_DMA).  A zero-length FILL or COPY touches nothing and is not
+ * range-checked.  On success [*@start, *@end) is the guest range the
+ * command accesses (empty when none).
+ */
+static u32 vslice_op_check(struct vslice_dev *vd, const struct vslice_op *op,
+			   u64 *start, u64 *end)
+{
+	u32 err;
+
+	*start = 0;
+	*end = 0;
+	switch (op->opcode) {
+	case VSLICE_CMD_NOP:
+		if (op->pattern || op->vram_off || op->iova || op->len)
+			return VSLICE_ERR_OPCODE;
+		return VSLICE_ERR_NONE;
+	case VSLICE_CMD_FILL:
+		if (op->iova)
+			return VSLICE_ERR_OPCODE;
+		if (!op->len)
+			return VSLICE_ERR_NONE;
+		if (!IS_ALIGNED(op->vram_off, 4) || !IS_ALIGNED(op->len, 4))
+			return VSLICE_ERR_ALIGN;
+		return vslice_vram_range_check(vd, op->vram_off, op->len);
+	case VSLICE_CMD_COPY_TO_VRAM:
+	case VSLICE_CMD_COPY_FROM_VRAM:
+		if (op->pattern)
+			return VSLICE_ERR_OPCODE;
+		if (!op->len)
+			return VSLICE_ERR_NONE;
+		err = vslice_vram_range_check(vd, op->vram_off, op->len);
+		if (err)
+			return err;
+		*start = op->iova;
+		return vslice_iova_range_check(op->iova, op->len, end);
+	case VSLICE_CMD_FENCE:
+		if (op->pattern || op->vram_off)
+			return VSLICE_ERR_OPCODE;
+		if (!IS_ALIGNED(op->iova, VSLICE_FENCE_SIZE))
+			return VSLICE_ERR_ALIGN;
+		*start = op->iova;
+		return vslice_iova_range_check(op->iova, VSLICE_FENCE_SIZE,
+					       end);
+	default:
+		return VSLICE_ERR_OPCODE;
+	}
+}
+
+/* Bytes a command moves in steps; NOP and FENCE run in one step. */
+static u64 vslice_op_total(const struct vslice_op *op)
+{
+	switch (op->opcode) {
+	case VSLICE_CMD_FILL:
+	case VSLICE_CMD_COPY_TO_VRAM:
+	case VSLICE_CMD_COPY_FROM_VRAM:
+		return op->len;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A checkpoint that cannot belong to @op (only possible from a damaged
+ * migration stream, or a ring rewritten while stopped): start over, which
+ * is always safe since every command is idempotent.
+ */
+static u64 vslice_progress_sane(const struct vslice_op *op, u64 progress)
+{
+	u64 total = vslice_op_total(op);
+
+	if (progress >= total && progress)
+		return 0;
+	if (op->opcode == VSLICE_CMD_FILL && !IS_ALIGNED(progress, 4))
+		return 0;
+	return progress;
+}
+
+/* Fetch and decode the ring entry at s->head; VSLICE_ERR_* */
+static u32 vslice_engine_fetch(struct vslice_dev *vd,
+			       const struct vslice_ring_snap *s,
+			       struct vslice_op *op)
+{
+	struct vslice_engine *eng = &vd->engine;
+	struct vslice_cmd cmd;
+	u64 start, end;
+	u32 err;
+	int ret;
+
+	memset(op, 0, sizeof(*op));
+	vslice_dma_lock(eng);
+	ret = vfio_dma_rw(&vd->vdev, s->base + (u64)s->head * VSLICE_CMD_SIZE,
+			  &cmd, sizeof(cmd), false);
+	mutex_unlock(&eng->dma_lock);
+	if (ret)
+		return VSLICE_ERR_RING_READ;
+
+	op->opcode = le32_to_cpu(cmd.opcode);
+	op->pattern = le32_to_cpu(cmd.pattern);
+	op->vram_off = le64_to_cpu(cmd.vram_off);
+	op->iova = le64_to_cpu(cmd.iova);
+	op->len = le64_to_cpu(cmd.len);
+
+	err = vslice_op_check(vd, op, &start, &end);
+	if (err)
+		return err;
+
+	/* From here on an unmap overlapping [start, end) fails the command. */
+	vslice_dma_lock(eng);
+	eng->dma_start = start;
+	eng->dma_end = end;
+	eng->dma_revoked = false;
+	mutex_unlock(&eng->dma_lock);
+	return VSLICE_ERR_NONE;
+}
+
+static u32 vslice_step_fill(struct vslice_dev *vd, const struct vslice_op *op,
+			    u64 done, u64 *stepped)
+{
+	u64 n = min_t(u64, op->len - done, VSLICE_ENGINE_FILL_STEP);
+	int ret;
+
+	ret = vslice_vram_fill(&vd->vram, op->vram_off + done, op->pattern, n);
+	if (ret)
+		return ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE : VSLICE_ERR_HOST;
+	*stepped = n;
+	return VSLICE_ERR_NONE;
+}
+
+static u32 vslice_step_to_vram(struct vslice_dev *vd,
+			       const struct vslice_op *op, u64 done,
+			       u64 *stepped)
+{
+	struct vslice_engine *eng = &vd->engine;
+	u64 n = min_t(u64, op->len - done, VSLICE_ENGINE_COPY_STEP);
+	int ret = -EFAULT;
+
+	vslice_dma_lock(eng);
+	if (!eng->dma_revoked)
+		ret = vfio_dma_rw(&vd->vdev, op->iova + done, eng->bounce, n,
+				  false);
+	mutex_unlock(&eng->dma_lock);
+	if (ret)
+		return VSLICE_ERR_DMA;
+
+	ret = vslice_vram_rw(&vd->vram, op->vram_off + done, eng->bounce, n,
+			     true);
+	if (ret)
+		return ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE : VSLICE_ERR_HOST;
+	*stepped = n;
+	return VSLICE_ERR_NONE;
+}
+
+/* COPY_FROM_VRAM through vfio_dma_rw(write): no pins at all. */
+static u32 vslice_step_from_vram_rw(struct vslice_dev *vd,
+				    const struct vslice_op *op, u64 done,
+				    u64 *stepped)
+{
+	struct vslice_engine *eng = &vd->engine;
+	u64 n = min_t(u64, op->len - done, VSLICE_ENGINE_COPY_STEP);
+	int ret;
+
+	ret = vslice_vram_rw(&vd->vram, op->vram_off + done, eng->bounce, n,
+			     false);
+	if (ret)
+		return ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE : VSLICE_ERR_HOST;
+
+	ret = -EFAULT;
+	vslice_dma_lock(eng);
+	if (!eng->dma_revoked)
+		ret = vfio_dma_rw(&vd->vdev, op->iova + done, eng->bounce, n,
+				  true);
+	mutex_unlock(&eng->dma_lock);
+	if (ret)
+		return VSLICE_ERR_DMA;
+	*stepped = n;
+	return VSLICE_ERR_NONE;
+}
+
+/*
+ * COPY_FROM_VRAM into pinned pages: pin the destination pages of this step
+ * in one call, copy VRAM straight into them, unpin.  All under dma_lock,
+ * so dma_unmap never returns while a page of its range is pinned.
+ */
+static u32 vslice_step_from_vram_pin(struct vslice_dev *vd,
+				     const struct vslice_op *op, u64 done,
+				     u64 *stepped)
+{
+	struct vslice_engine *eng = &vd->engine;
+	u64 iova = op->iova + done;
+	u64 vram_off = op->vram_off + done;
+	size_t pgoff = offset_in_page(iova);
+	dma_addr_t first = iova - pgoff;
+	size_t n, copied = 0;
+	int npage, ret, i;
+	u32 err = VSLICE_ERR_NONE;
+
+	n = min_t(u64, op->len - done,
+		  VSLICE_ENGINE_PIN_BATCH * PAGE_SIZE - pgoff);
+	npage = DIV_ROUND_UP(pgoff + n, PAGE_SIZE);
+
+	vslice_dma_lock(eng);
+	if (eng->dma_revoked) {
+		err = VSLICE_ERR_DMA;
+		goto out_unlock;
+	}
+	ret = vfio_pin_pages(&vd->vdev, first, npage, IOMMU_READ | IOMMU_WRITE,
+			     eng->pages);
+	if (ret != npage) {
+		/* Type1 pins all or nothing; be strict with anything else. */
+		if (ret > 0)
+			vfio_unpin_pages(&vd->vdev, first, ret);
+		err = VSLICE_ERR_DMA;
+		goto out_unlock;
+	}
+	atomic_add(npage, &eng->pinned);
+	trace_vslice_pin(vd->vdev.dev, first, npage, true);
+
+	for (i = 0; i < npage && !err; i++) {
+		size_t seg = min_t(size_t, n - copied, PAGE_SIZE - pgoff);
+		void *kaddr = kmap_local_page(eng->pages[i]);
+
+		ret = vslice_vram_rw(&vd->vram, vram_off + copied,
+				     kaddr + pgoff, seg, false);
+		kunmap_local(kaddr);
+		flush_dcache_page(eng->pages[i]);
+		if (ret)
+			err = ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE :
+					       VSLICE_ERR_HOST;
+		copied += seg;
+		pgoff = 0;
+	}
+
+	vfio_unpin_pages(&vd->vdev, first, npage);
+	atomic_sub(npage, &eng->pinned);
+	trace_vslice_pin(vd->vdev.dev, first, npage, false);
+out_unlock:
+	mutex_unlock(&eng->dma_lock);
+	if (!err)
+		*stepped = n;
+	return err;
+}
+
+static u32 vslice_step_fence(struct vslice_dev *vd, const struct vslice_op *op)
+{
+	struct vslice_engine *eng = &vd->engine;
+	__le64 val = cpu_to_le64(op->len);
+	int ret = -EFAULT;
+
+	vslice_dma_lock(eng);
+	if (!eng->dma_revoked)
+		ret = vfio_dma_rw(&vd->vdev, op->iova, &val, sizeof(val), true);
+	mutex_unlock(&eng->dma_lock);
+	return ret ? VSLICE_ERR_DMA : VSLICE_ERR_NONE;
+}
+
+/*
+ * Run one step of @op with @done bytes already done.  *@stepped is set to
+ * the bytes this step did (0 for NOP/FENCE).  Returns VSLICE_ERR_*.
+ */
+static u32 vslice_engine_step(struct vslice_dev *vd, const struct vslice_op *op,
+			      u64 done, u64 *stepped)
+{
+	*stepped = 0;
+	switch (op->opcode) {
+	case VSLICE_CMD_FILL:
+		if (!op->len)
+			return VSLICE_ERR_NONE;
+		return vslice_step_fill(vd, op, done, stepped);
+	case VSLICE_CMD_COPY_TO_VRAM:
+		if (!op->len)
+			return VSLICE_ERR_NONE;
+		return vslice_step_to_vram(vd, op, done, stepped);
+	case VSLICE_CMD_COPY_FROM_VRAM:
+		if (!op->len)
+			return VSLICE_ERR_NONE;
+		if (READ_ONCE(copy_pin))
+			return vslice_step_from_vram_pin(vd, op, done, stepped);
+		return vslice_step_from_vram_rw(vd, op, done, stepped);
+	case VSLICE_CMD_FENCE:
+		return vslice_step_fence(vd, op);
+	default:
+		return VSLICE_ERR_NONE;
+	}
+}
+
+/*
+ * Under dev_lock: publish a finished step.  Dropped if the ring moved under
+ * the step (guest disabled the engine, reprogrammed the ring, or a reset):
+ * the command then restarts from its last published checkpoint.
+ */
+static void vslice_engine_publish(struct vslice_dev *vd,
+				  const struct vslice_ring_snap *s,
+				  const struct vslice_op *op, u64 done, u32 err)
+{
+	struct vslice_engine *eng = &vd->engine;
+	struct vslice_regs *r = &vd->hw.regs;
+
+	lockdep_assert_held(&vd->dev_lock);
+	if (!vslice_snap_current(vd, s))
+		return;
+	if (err) {
+		trace_vslice_engine_cmd(vd->vdev.dev, s->head, op->opcode,
+					op->len, err);
+		vslice_engine_halt(vd, err, s->head);
+		return;
+	}
+	if (done < vslice_op_total(op)) {
+		eng->progress = done;
+		return;
+	}
+
+	trace_vslice_engine_cmd(vd->vdev.dev, s->head, op->opcode, op->len, 0);
+	eng->progress = 0;
+	r->ring_head = (s->head + 1) & (s->size - 1);
+	r->cmd_count++;
+	if (op->opcode == VSLICE_CMD_FENCE) {
+		r->fence = op->len;
+		vslice_irq_raise(vd, VSLICE_IRQ_FENCE);
+	}
+}
+
+static void vslice_engine_work(struct work_struct *work)
+{
+	struct vslice_engine *eng = container_of(work, struct vslice_engine,
+						 work);
+	struct vslice_dev *vd = engine_to_vslice(eng);
+	struct vslice_ring_snap cur = {}, snap;
+	struct vslice_op op = {};
+	bool fetched = false;
+
+	for (;;) {
+		u64 done, stepped;
+		u32 err;
+
+		mutex_lock(&vd->dev_lock);
+		if (!vslice_engine_next(vd, &snap)) {
+			mutex_unlock(&vd->dev_lock);
+			break;
+		}
+		mutex_unlock(&vd->dev_lock);
+
+		/* Re-read the entry whenever the ring position moved. */
+		if (!fetched || snap.epoch != cur.epoch ||
+		    snap.base != cur.base || snap.size != cur.size ||
+		    snap.head != cur.head) {
+			cur = snap;
+			err = vslice_engine_fetch(vd, &snap, &op);
+			fetched = !err;
+			if (err) {
+				mutex_lock(&vd->dev_lock);
+				vslice_engine_publish(vd, &snap, &op, 0, err);
+				mutex_unlock(&vd->dev_lock);
+				continue;
+			}
+			snap.progress = vslice_progress_sane(&op,
+							     snap.progress);
+		}
+
+		done = snap.progress;
+		err = vslice_engine_step(vd, &op, done, &stepped);
+
+		mutex_lock(&vd->dev_lock);
+		vslice_engine_publish(vd, &snap, &op, done + stepped, err);
+		mutex_unlock(&vd->dev_lock);
+
+		cond_resched();
+	}
+}
+
+/**
+ * vslice_engine_init() - set up the engine of a new instance
+ * @vd:		the instance
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vslice_engine_init(struct vslice_dev *vd)
+{
+	struct vslice_engine *eng = &vd->engine;
+
+	INIT_WORK(&eng->work, vslice_engine_work);
+	mutex_init(&eng->dma_lock);
+	eng->quiesced = false;
+	eng->progress = 0;
+	eng->epoch = 0;
+	atomic_set(&eng->pinned, 0);
+	atomic_set(&eng->unmap_waiters, 0);
+	init_waitqueue_head(&eng->unmap_wq);
+	eng->dma_start = 0;
+	eng->dma_end = 0;
+	eng->dma_revoked = false;
+	eng->bounce = kvmalloc(VSLICE_ENGINE_COPY_STEP, GFP_KERNEL_ACCOUNT);
+	if (!eng->bounce) {
+		mutex_destroy(&eng->dma_lock);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * vslice_engine_fini() - tear down the engine of an instance
+ * @vd:		the instance, already closed (no kick can arrive)
+ */
+void vslice_engine_fini(struct vslice_dev *vd)
+{
+	struct vslice_engine *eng = &vd->engine;
+
+	cancel_work_sync(&eng->work);
+	WARN_ON(atomic_read(&eng->pinned));
+	mutex_destroy(&eng->dma_lock);
+	kvfree(eng->bounce);
+	eng->bounce = NULL;
+}
+
+/**
+ * vslice_engine_kick() - the guest may have made work for the engine
+ * @vd:		the instance
+ *
+ * Called after a DOORBELL, CONTROL or RING_TAIL write, without dev_lock.
+ * Sets STATUS.BUSY at once when there are commands to run, so a guest that
+ * reads STATUS right after ringing the doorbell sees them pending.
+ */
+void vslice_engine_kick(struct vslice_dev *vd)
+{
+	struct vslice_regs *r = &vd->hw.regs;
+
+	mutex_lock(&vd->dev_lock);
+	if (!vd->engine.quiesced && (r->control & VSLICE_CTRL_ENABLE) &&
+	    !(r->status & VSLICE_STATUS_HALTED) && r->ring_head != r->ring_tail)
+		r->status |= VSLICE_STATUS_BUSY;
+	mutex_unlock(&vd->dev_lock);
+	queue_work(system_unbound_wq, &vd->engine.work);
+}
+
+/**
+ * vslice_engine_control_write() - engine side effects of a CONTROL write
+ * @vd:		the instance
+ * @val:	the value written, already stored in regs.control
+ *
+ * Called by mmio.c with dev_lock held.  Clearing ENABLE aborts the command
+ * in flight (it restarts from its beginning when ENABLE is set again) and
+ * clears STATUS.HALTED, ERROR and ERROR_HEAD: this is how a guest recovers
+ * from a halt without a device reset.
+ */
+void vslice_engine_control_write(struct vslice_dev *vd, u32 val)
+{
+	struct vslice_regs *r = &vd->hw.regs;
+
+	lockdep_assert_held(&vd->dev_lock);
+	if (val & VSLICE_CTRL_ENABLE)
+		return;
+	r->status &= ~(VSLICE_STATUS_HALTED | VSLICE_STATUS_BUSY);
+	r->error = VSLICE_ERR_NONE;
+	r->error_head = 0;
+	vd->engine.progress = 0;
+	vd->engine.epoch++;
+}
+
+/**
+ * vslice_engine_quiesce() - stop the engine at a step boundary
+ * @vd:		the instance
+ *
+ * On return no step is running and none will start until
+ * vslice_engine_resume(); the command in flight, if any, is checkpointed
+ * in RING_HEAD and engine.progress.  Must be called without dev_lock.
+ */
+void vslice_engine_quiesce(struct vslice_dev *vd)
+{
+	mutex_lock(&vd->dev_lock);
+	vd->engine.quiesced = true;
+	mutex_unlock(&vd->dev_lock);
+	cancel_work_sync(&vd->engine.work);
+}
+
+/**
+ * vslice_engine_resume() - let a quiesced engine run again
+ * @vd:		the instance
+ *
+ * Continues with the entry at RING_HEAD from engine.progress, which may
+ * have been loaded from a migration stream.  Must be called without
+ * dev_lock.
+ */
+void vslice_engine_resume(struct vslice_dev *vd)
+{
+	mutex_lock(&vd->dev_lock);
+	vd->engine.quiesced = false;
+	mutex_unlock(&vd->dev_lock);
+	queue_work(system_unbound_wq, &vd->engine.work);
+}
+
+/**
+ * vslice_engine_reset() - stop the engine and forget the command in flight
+ * @vd:		the instance
+ *
+ * For VFIO_DEVICE_RESET, open/close and a migration destination: waits
+ * for the worker, drops the checkpoint and disables the engine
+ * (CONTROL.ENABLE and the engine's STATUS and ERROR registers cleared), so
+ * nothing runs with the old ring whatever order the registers are reset
+ * in.  The engine is left quiesced: the caller calls vslice_engine_resume()
+ * once the device is RUNNING again.  Must be called without dev_lock.
+ */
+void vslice_engine_reset(struct vslice_dev *vd)
+{
+	struct vslice_engine *eng = &vd->engine;
+	struct vslice_regs *r = &vd->hw.regs;
+
+	vslice_engine_quiesce(vd);
+
+	mutex_lock(&vd->dev_lock);
+	r->control &= ~VSLICE_CTRL_ENABLE;
+	r->status &= ~(VSLICE_STATUS_HALTED | VSLICE_STATUS_BUSY);
+	r->error = VSLICE_ERR_NONE;
+	r->error_head = 0;
+	eng->progress = 0;
+	eng->epoch++;
+	mutex_unlock(&vd->dev_lock);
+
+	WARN_ON(atomic_read(&eng->pinned));
+}
+
+/**
+ * vslice_engine_dma_unmap() - guest memory is going away
+ * @vd:		the instance
+ * @iova:	start of the range
+ * @length:	bytes
+ *
+ * Called from the vfio_device_ops dma_unmap callback (type1 holds
+ * device_list_lock, not iommu->lock).  Waits for a guest memory access in
+ * flight, which unpins whatever it pinned, and revokes the range for the
+ * command being executed: its next access fails with VSLICE_ERR_DMA
+ * instead of pinning the dying mapping again.
+ */
+void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length)
+{
+	struct vslice_engine *eng = &vd->engine;
+	u64 end;
+
+	if (!length)
+		return;
+	if (check_add_overflow(iova, length, &end))
+		end = U64_MAX;
+
+	atomic_inc(&eng->unmap_waiters);
+	mutex_lock(&eng->dma_lock);
+	if (eng->dma_start < end && iova < eng->dma_end)
+		eng->dma_revoked = true;
+	mutex_unlock(&eng->dma_lock);
+	if (atomic_dec_and_test(&eng->unmap_waiters))
+		wake_up_all(&eng->unmap_wq);
+}

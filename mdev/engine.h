@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice: the command engine (engine.c).  It consumes the guest's ring of
+ * struct vslice_cmd entries and DMAs between guest memory and VRAM.
+ *
+ * Calling rules for the rest of the module:
+ *  - vslice_engine_kick() after dropping dev_lock (DOORBELL, CONTROL,
+ *    RING_TAIL writes); vslice_engine_control_write() with dev_lock held.
+ *  - vslice_engine_quiesce(), _resume(), _reset() and _fini() wait for the
+ *    worker: call them without dev_lock (state_mutex may be held).
+ *  - vslice_engine_dma_unmap() from the vfio_device_ops dma_unmap callback.
+ *  - The device must stay open while the engine can run: close_device()
+ *    calls vslice_engine_reset() (vfio_pin_pages() WARNs on a closed device).
+ */
+#ifndef _VSLICE_ENGINE_H
+#define _VSLICE_ENGINE_H
+
+#include <linux/atomic.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+struct vslice_dev;
+
+/* Guest pages COPY_FROM_VRAM pins per step (one vfio_pin_pages() call). */
+#define VSLICE_ENGINE_PIN_BATCH	16
+
+/**
+ * struct vslice_engine - engine state beyond the BAR0 registers
+ * @work:	the worker that runs commands (system_unbound_wq)
+ * @dma_lock:	held around every guest memory access (pin..unpin,
+ *		vfio_dma_rw()); dma_unmap takes it to wait out an access in
+ *		flight.  Never held together with dev_lock.
+ * @quiesced:	no command step starts while set (FSM); under dev_lock
+ * @progress:	bytes of the command at ring_head already done (checkpoint,
+ *		carried in the migration stream); under dev_lock
+ * @epoch:	bumped (under dev_lock) when the guest disables the engine or
+ *		the device is reset; a step begun in an older epoch is dropped
+ * @pinned:	pages currently pinned by the engine (must drop to 0)
+ * @unmap_waiters: dma_unmap callbacks waiting for @dma_lock; the worker
+ *		lets them in before it takes @dma_lock again
+ * @unmap_wq:	the worker waits here while @unmap_waiters is nonzero
+ * @dma_start:	guest range [@dma_start, @dma_end) of the command being
+ *		executed; under dma_lock
+ * @dma_end:	see @dma_start
+ * @dma_revoked: part of that range was unmapped since the command was
+ *		fetched: its next access fails with VSLICE_ERR_DMA; under
+ *		dma_lock
+ * @bounce:	worker-private bounce buffer for vfio_dma_rw() copies
+ * @pages:	worker-private page array for vfio_pin_pages()
+ */
+struct vslice_engine {
+	struct work_struct work;
+	struct mutex dma_lock;	/* guest memory accesses vs dma_unmap */
+	bool quiesced;
+	u64 progress;
+	u32 epoch;
+	atomic_t pinned;
+	atomic_t unmap_waiters;
+	wait_queue_head_t unmap_wq;
+	u64 dma_start;
+	u64 dma_end;
+	bool dma_revoked;
+	void *bounce;
+	struct page *pages[VSLICE_ENGINE_PIN_BATCH];
+};
+
+int vslice_engine_init(struct vslice_dev *vd);
+void vslice_engine_fini(struct vslice_dev *vd);
+void vslice_engine_kick(struct vslice_dev *vd);
+void vslice_engine_control_write(struct vslice_dev *vd, u32 val);
+void vslice_engine_quiesce(struct vslice_dev *vd);
+void vslice_engine_resume(struct vslice_dev *vd);
+void vslice_engine_reset(struct vslice_dev *vd);
+void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length);
+
+#endif /* _VSLICE_ENGINE_H */
