@@ -39,6 +39,16 @@ static const struct vslice_region_ops *vslice_extra_region(u32 index)
 	return vslice_extra_regions[index - VFIO_PCI_NUM_REGIONS];
 }
 
+/* Let every extra region drop what the last user left in it. */
+static void vslice_extra_regions_close(struct vslice_dev *vd)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vslice_extra_regions); i++)
+		if (vslice_extra_regions[i]->close)
+			vslice_extra_regions[i]->close(vd);
+}
+
 static u64 vslice_pci_region_size(struct vslice_dev *vd, u32 index)
 {
 	switch (index) {
@@ -91,6 +101,7 @@ static void vslice_release_dev(struct vfio_device *vdev)
 {
 	struct vslice_dev *vd = to_vslice(vdev);
 
+	vslice_extra_regions_close(vd);
 	vslice_mig_fini(vd);
 	vslice_engine_fini(vd);
 	vslice_vram_fini(&vd->vram);
@@ -132,6 +143,7 @@ static void vslice_close_device(struct vfio_device *vdev)
 	mutex_lock(&vd->state_mutex);
 	/* Tear down data files and return to RUNNING (migration.c). */
 	vslice_mig_close(vd);
+	vslice_extra_regions_close(vd);
 	vslice_dev_reset(vd);
 	vslice_irq_teardown(vd);
 	vslice_state_mutex_unlock(vd);
@@ -410,6 +422,7 @@ int vslice_instance_create(struct mdev_device *mdev,
 		return ret;
 	}
 	dev_set_drvdata(&mdev->dev, vd);
+	vslice_debugfs_add(vd);
 	return 0;
 }
 
@@ -424,6 +437,7 @@ void vslice_instance_destroy(struct mdev_device *mdev)
 {
 	struct vslice_dev *vd = dev_get_drvdata(&mdev->dev);
 
+	vslice_debugfs_remove(vd);
 	vfio_unregister_group_dev(&vd->vdev);
 	vfio_put_device(&vd->vdev);
 }

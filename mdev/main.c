@@ -146,9 +146,10 @@ static int __init vslice_init(void)
 	mutex_init(&parent->lock);
 	parent->vram_total = (u64)vram_mb * SZ_1M;
 
+	vslice_debugfs_init();
 	ret = mdev_register_driver(&vslice_mdev_driver);
 	if (ret)
-		return ret;
+		goto err_debugfs;
 
 	vslice_class = vslice_class_create(VSLICE_DRIVER_NAME);
 	if (IS_ERR(vslice_class)) {
@@ -182,6 +183,8 @@ err_put:
 	class_destroy(vslice_class);
 err_driver:
 	mdev_unregister_driver(&vslice_mdev_driver);
+err_debugfs:
+	vslice_debugfs_exit();
 	return ret;
 }
 
@@ -192,6 +195,7 @@ static void __exit vslice_exit(void)
 	device_unregister(&vslice_parent.dev);
 	class_destroy(vslice_class);
 	mdev_unregister_driver(&vslice_mdev_driver);
+	vslice_debugfs_exit();
 }
 
 module_init(vslice_init);
@@ -199,4 +203,3 @@ module_exit(vslice_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("vslice: simulated vGPU mdev driver with VFIO live migration");
-MODULE_IMPORT_NS(IOMMUFD);

@@ -15,6 +15,7 @@
 struct vslice_dev;
 struct vslice_data_file;
 struct iov_iter;
+struct seq_file;
 
 /*
  * The v2 device states with the uAPI's numbers.  Our own enum because 6.1's
@@ -43,7 +44,7 @@ enum vslice_mig_state {
  */
 struct vslice_mig {
 	enum vslice_mig_state state;
-	spinlock_t reset_lock;
+	spinlock_t reset_lock;	/* deferred_reset */
 	bool deferred_reset;
 	struct vslice_data_file *save;
 	struct vslice_data_file *resume;
@@ -62,6 +63,8 @@ enum vslice_mig_state vslice_mig_state(struct vslice_dev *vd);
 u64 vslice_mig_pending(struct vslice_dev *vd);
 ssize_t vslice_mig_save_read(struct vslice_dev *vd, struct iov_iter *to);
 ssize_t vslice_mig_resume_write(struct vslice_dev *vd, struct iov_iter *from);
+
+void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s);
 
 extern const struct vfio_migration_ops vslice_mig_ops;
 

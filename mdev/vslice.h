@@ -62,7 +62,7 @@ struct vslice_type {
 struct vslice_parent {
 	struct device dev;
 	struct mdev_parent parent;
-	struct mutex lock;
+	struct mutex lock;	/* vram_used, nr_instances */
 	u64 vram_total;
 	u64 vram_used;
 	unsigned int nr_instances;
@@ -74,6 +74,9 @@ struct vslice_parent {
  * @info:	fill VFIO_DEVICE_GET_REGION_INFO (caps through @caps)
  * @rw:		read or write @count bytes at region offset @pos
  * @mmap:	map part of the region, or NULL
+ * @close:	forget per-user state: called when the user closes the device
+ *		and when the instance is released; may run twice, takes no
+ *		locks (no mapping or access can be in flight then), or NULL
  *
  * compat_v1/ registers its migration region through this table, so the
  * core never calls into compat_v1/ by name.
@@ -86,6 +89,7 @@ struct vslice_region_ops {
 		      u64 pos, bool write);
 	int (*mmap)(struct vslice_dev *vd, struct vm_area_struct *vma,
 		    u64 pos);
+	void (*close)(struct vslice_dev *vd);
 };
 
 /**
@@ -99,17 +103,19 @@ struct vslice_region_ops {
  * @vram:	BAR2 backing store (device.h)
  * @engine:	the command engine (engine.h)
  * @mig:	migration state (migration.h)
+ * @debugfs:	the instance's debugfs directory (debugfs.c)
  */
 struct vslice_dev {
 	struct vfio_device vdev;
 	struct vslice_parent *parent;
 	const struct vslice_type *type;
-	struct mutex state_mutex;
-	struct mutex dev_lock;
+	struct mutex state_mutex;	/* FSM, channels; rule 2 above */
+	struct mutex dev_lock;		/* cfg, regs, IRQs; rule 3 above */
 	struct vslice_hw hw;
 	struct vslice_vram vram;
 	struct vslice_engine engine;
 	struct vslice_mig mig;
+	struct dentry *debugfs;
 };
 
 static inline struct vslice_dev *to_vslice(struct vfio_device *vdev)
@@ -125,5 +131,11 @@ int vslice_instance_create(struct mdev_device *mdev,
 			   const struct vslice_type *type);
 void vslice_instance_destroy(struct mdev_device *mdev);
 void vslice_dev_reset(struct vslice_dev *vd);
+
+/* debugfs.c */
+void vslice_debugfs_init(void);
+void vslice_debugfs_exit(void);
+void vslice_debugfs_add(struct vslice_dev *vd);
+void vslice_debugfs_remove(struct vslice_dev *vd);
 
 #endif /* _VSLICE_H */

@@ -1,0 +1,1123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: the migration core.  One state machine and one stream serve both
+ * protocols: the VFIO v2 ops below, and the v1 region (compat_v1/) through
+ * vslice_mig_goto(), vslice_mig_pending(), vslice_mig_save_read() and
+ * vslice_mig_resume_write().
+ *
+ * States are the v2 ones (enum vslice_mig_state mirrors their numbers, so
+ * that PRE_COPY exists even on 6.1 whose uAPI lacks it; the v1 shim offers
+ * pre-copy there).  Every state change walks single arcs through
+ * vslice_mig_step(), whose table is the whole list of arcs we implement:
+ *
+ *   RUNNING      -> RUNNING_P2P   quiesce the engine
+ *   RUNNING_P2P  -> RUNNING       resume the engine
+ *   RUNNING_P2P  <-> STOP         nothing (already quiet)
+ *   STOP         -> STOP_COPY     new save channel: header, VRAM, HW, END
+ *   STOP_COPY    -> STOP          drop the save channel
+ *   STOP         -> RESUMING      reset the device, new resume channel
+ *   RESUMING     -> STOP          the stream must be complete; drop channel
+ *   RUNNING      -> PRE_COPY      new save channel: header, then VRAM passes
+ *   RUNNING_P2P  -> PRE_COPY_P2P  same, engine already quiet
+ *   PRE_COPY     <-> PRE_COPY_P2P quiesce / resume the engine
+ *   PRE_COPY     -> RUNNING       drop the save channel
+ *   PRE_COPY_P2P -> RUNNING_P2P   drop the save channel
+ *   PRE_COPY_P2P -> STOP_COPY     same channel switches to stop-copy
+ *
+ * A channel (struct vslice_data_file) always lives in an anon-inode file.
+ * v2 hands the file to userspace as the data fd; v1 keeps it private and
+ * calls the same read/write code with kernel or user buffers.
+ *
+ * Locking (see also vslice.h): state_mutex serializes state changes and
+ * channel creation/teardown.  Each channel has its own lock, taken by the
+ * data path (read/write) without state_mutex, and by teardown inside
+ * state_mutex; so the order is state_mutex -> channel lock -> dev_lock ->
+ * vram lock.  A VFIO_DEVICE_RESET that finds state_mutex busy is deferred
+ * to whoever unlocks it (vslice_state_mutex_unlock()), which avoids an
+ * ABBA between state_mutex and mm locks taken under it by copy_to_user().
+ */
+
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+
+#include "vslice.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+/* Test-only fault injection: fail the next arc into this state (-EIO). */
+static int fail_arc = -1;
+module_param(fail_arc, int, 0644);
+MODULE_PARM_DESC(fail_arc,
+		 "test only: the next arc into this v2 state fails and enters ERROR (-1 = off)");
+
+#define VSLICE_RESUME_CHUNK	SZ_64K
+
+/* Bytes a HW section and the END section add to a stream. */
+#define VSLICE_HW_UNIT		(sizeof(struct vslice_stream_sec) + \
+				 sizeof(struct vslice_stream_hw))
+#define VSLICE_RUN_OVERHEAD	(sizeof(struct vslice_stream_sec) + \
+				 sizeof(struct vslice_stream_vram))
+
+enum vslice_save_mode {
+	VSLICE_SAVE_PRECOPY,
+	VSLICE_SAVE_STOPCOPY,
+};
+
+/**
+ * struct vslice_data_file - a save or resume channel
+ * @filp:	the anon-inode file carrying it
+ * @vd:		the instance
+ * @lock:	protects every field below
+ * @disabled:	torn down by the FSM; the data path returns -ENODEV
+ * @saving:	save channel (else resume)
+ * @mode:	save: pre-copy or stop-copy
+ * @hdr_done:	save: stream header produced
+ * @hw_done:	save: HW section produced
+ * @end_done:	save: END produced
+ * @enc:	save: encoder
+ * @buf:	save: the unit being read out; resume: the loader's buffer
+ * @buf_len:	save: bytes in @buf
+ * @buf_pos:	save: bytes of @buf already read
+ * @carry:	save: a dirty page taken but not yet framed
+ * @carry_idx:	save: its page index, or -1
+ * @scan_from:	save: where the next dirty-page scan starts
+ * @initial_left: save: pre-copy initial bytes not yet read
+ * @bounce:	resume: user data staging
+ * @loader:	resume: the stream parser
+ * @hw:		resume: the HW section, applied when END validates
+ * @total:	bytes moved through this channel
+ */
+struct vslice_data_file {
+	struct file *filp;
+	struct vslice_dev *vd;
+	struct mutex lock;	/* everything below */
+	bool disabled;
+	bool saving;
+	enum vslice_save_mode mode;
+	bool hdr_done;
+	bool hw_done;
+	bool end_done;
+	struct vslice_enc enc;
+	u8 *buf;
+	size_t buf_len;
+	size_t buf_pos;
+	u8 *carry;
+	long carry_idx;
+	unsigned long scan_from;
+	u64 initial_left;
+	u8 *bounce;
+	struct vslice_loader loader;
+	struct vslice_stream_hw hw;
+	u64 total;
+};
+
+/* ------------------------------------------------------------------ */
+/* save side                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Frame the next run of dirty VRAM pages into f->buf.  0 or -ENOENT. */
+static int vslice_save_vram_run(struct vslice_data_file *f)
+{
+	struct vslice_dev *vd = f->vd;
+	u8 *sec = f->buf;
+	u8 *pages = vslice_sec_pages(sec);
+	long first = -1, idx;
+	u32 n = 0;
+
+	if (f->carry_idx >= 0) {
+		memcpy(pages, f->carry, PAGE_SIZE);
+		first = f->carry_idx;
+		n = 1;
+		f->carry_idx = -1;
+	}
+	while (n < VSLICE_STREAM_MAX_RUN) {
+		unsigned long from = first < 0 ? f->scan_from : first + n;
+
+		idx = vslice_vram_take_dirty(vd, from, pages + n * PAGE_SIZE);
+		if (idx == -ENOENT && first < 0 && from) {
+			/* wrap: pages before the cursor got dirty again */
+			idx = vslice_vram_take_dirty(vd, 0, pages);
+		}
+		if (idx < 0) {
+			if (idx != -ENOENT)
+				return idx;
+			break;
+		}
+		if (first < 0) {
+			first = idx;
+			n = 1;
+			continue;
+		}
+		if (idx != first + n) {
+			memcpy(f->carry, pages + n * PAGE_SIZE, PAGE_SIZE);
+			f->carry_idx = idx;
+			break;
+		}
+		n++;
+	}
+	if (!n)
+		return -ENOENT;
+	f->scan_from = first + n;
+	f->buf_len = vslice_enc_vram(&f->enc, sec, first, n);
+	return f->buf_len ? 0 : -EINVAL;
+}
+
+/*
+ * Produce the next stream unit into f->buf.  Returns 0, -ENOMSG when
+ * pre-copy has nothing more for now, -ENODATA at the end of the stream,
+ * or another negative errno.
+ */
+static int vslice_save_fill(struct vslice_data_file *f)
+{
+	struct vslice_dev *vd = f->vd;
+	int ret;
+
+	lockdep_assert_held(&f->lock);
+	f->buf_pos = 0;
+	f->buf_len = 0;
+
+	if (!f->hdr_done) {
+		f->buf_len = vslice_enc_hdr(&f->enc, f->buf, vd->type->id,
+					    vd->vram.size,
+					    VSLICE_STREAM_F_ZERO_ELISION);
+		f->hdr_done = true;
+		return 0;
+	}
+
+	ret = vslice_save_vram_run(f);
+	if (ret != -ENOENT)
+		return ret;
+	if (f->mode == VSLICE_SAVE_PRECOPY)
+		return -ENOMSG;
+
+	if (!f->hw_done) {
+		vslice_hw_save(vd, vslice_sec_payload(f->buf));
+		f->buf_len = vslice_enc_hw(&f->enc, f->buf);
+		f->hw_done = true;
+		return 0;
+	}
+	if (!f->end_done) {
+		f->buf_len = vslice_enc_end(&f->enc, f->buf);
+		f->end_done = true;
+		return 0;
+	}
+	return -ENODATA;
+}
+
+static ssize_t vslice_save_read(struct vslice_data_file *f,
+				struct iov_iter *to)
+{
+	ssize_t done = 0;
+	int ret = 0;
+
+	mutex_lock(&f->lock);
+	if (f->disabled) {
+		ret = -ENODEV;
+		goto out;
+	}
+	while (iov_iter_count(to)) {
+		size_t n;
+
+		if (f->buf_pos == f->buf_len) {
+			ret = vslice_save_fill(f);
+			if (ret)
+				break;
+		}
+		n = min(f->buf_len - f->buf_pos, iov_iter_count(to));
+		if (copy_to_iter(f->buf + f->buf_pos, n, to) != n) {
+			ret = -EFAULT;
+			break;
+		}
+		f->buf_pos += n;
+		done += n;
+	}
+	f->total += done;
+	f->initial_left -= min_t(u64, f->initial_left, done);
+	/* a temporary end of stream: the first pass is over */
+	if (ret == -ENOMSG)
+		f->initial_left = 0;
+out:
+	mutex_unlock(&f->lock);
+	if (done)
+		return done;
+	return ret == -ENODATA ? 0 : ret;
+}
+
+/*
+ * Bytes the save channel still has to deliver if it switched to stop-copy
+ * now: what is framed but unread, the dirty pages with one run header per
+ * page (the worst case: lone pages; contiguous ones share a header per 64),
+ * HW and END.  An upper bound, exact when every dirty page is alone.
+ */
+static u64 vslice_save_pending(struct vslice_data_file *f, bool stopcopy)
+{
+	struct vslice_dev *vd = f->vd;
+	unsigned long dirty = vslice_vram_dirty_count(&vd->vram);
+	u64 bytes = f->buf_len - f->buf_pos;
+
+	lockdep_assert_held(&f->lock);
+	if (!f->hdr_done)
+		bytes += VSLICE_STREAM_HDR_SIZE;
+	if (f->carry_idx >= 0)
+		dirty++;
+	bytes += (u64)dirty * (PAGE_SIZE + VSLICE_RUN_OVERHEAD);
+	if (stopcopy) {
+		if (!f->hw_done)
+			bytes += VSLICE_HW_UNIT;
+		if (!f->end_done)
+			bytes += VSLICE_STREAM_END_SIZE;
+	}
+	return bytes;
+}
+
+/* ------------------------------------------------------------------ */
+/* resume side                                                         */
+/* ------------------------------------------------------------------ */
+
+static int vslice_ld_vram(void *ctx, u64 first, u32 count, const void *pages)
+{
+	struct vslice_data_file *f = ctx;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < count; i++) {
+		ret = vslice_vram_load_page(&f->vd->vram, first + i,
+					    (const u8 *)pages + i * PAGE_SIZE);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int vslice_ld_vram_zero(void *ctx, u64 first, u32 count)
+{
+	struct vslice_data_file *f = ctx;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < count; i++) {
+		ret = vslice_vram_load_page(&f->vd->vram, first + i, NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int vslice_ld_hw(void *ctx, const struct vslice_stream_hw *hw)
+{
+	struct vslice_data_file *f = ctx;
+	int ret;
+
+	ret = vslice_hw_check(f->vd, hw);
+	if (ret) {
+		dev_warn(f->vd->vdev.dev,
+			 "migration stream: device state rejected (%d)\n", ret);
+		return ret;
+	}
+	f->hw = *hw;
+	return 0;
+}
+
+/* END validated: now, and only now, the device state is applied. */
+static int vslice_ld_end(void *ctx)
+{
+	struct vslice_data_file *f = ctx;
+
+	vslice_hw_load(f->vd, &f->hw);
+	return 0;
+}
+
+static const struct vslice_loader_ops vslice_loader_ops = {
+	.vram = vslice_ld_vram,
+	.vram_zero = vslice_ld_vram_zero,
+	.hw = vslice_ld_hw,
+	.end = vslice_ld_end,
+};
+
+static const char *vslice_stream_err_name(int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return "checksum mismatch";
+	case -EPROTONOSUPPORT:
+		return "unsupported format version";
+	case -EOPNOTSUPP:
+		return "incompatible device (type, VRAM size or features)";
+	case -ENODATA:
+		return "truncated";
+	default:
+		return "malformed";
+	}
+}
+
+static ssize_t vslice_resume_write(struct vslice_data_file *f,
+				   struct iov_iter *from)
+{
+	ssize_t done = 0, ret = 0;
+
+	mutex_lock(&f->lock);
+	if (f->disabled) {
+		ret = -ENODEV;
+		goto out;
+	}
+	while (iov_iter_count(from)) {
+		size_t n = min_t(size_t, iov_iter_count(from),
+				 VSLICE_RESUME_CHUNK);
+
+		if (copy_from_iter(f->bounce, n, from) != n) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = vslice_loader_feed(&f->loader, f->bounce, n);
+		if (ret < 0) {
+			dev_warn(f->vd->vdev.dev,
+				 "migration stream rejected at byte %llu: %s (%zd)\n",
+				 f->total + done, vslice_stream_err_name(ret),
+				 ret);
+			break;
+		}
+		done += n;
+		ret = 0;
+	}
+	f->total += done;
+	trace_vslice_mig_data(f->vd->vdev.dev, false, done, f->total, ret);
+out:
+	mutex_unlock(&f->lock);
+	return ret ? ret : done;
+}
+
+/* ------------------------------------------------------------------ */
+/* channel files                                                       */
+/* ------------------------------------------------------------------ */
+
+static ssize_t vslice_file_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct vslice_data_file *f = iocb->ki_filp->private_data;
+
+	if (!f->saving)
+		return -EINVAL;
+	return vslice_save_read(f, to);
+}
+
+static ssize_t vslice_file_write_iter(struct kiocb *iocb,
+				      struct iov_iter *from)
+{
+	struct vslice_data_file *f = iocb->ki_filp->private_data;
+
+	if (f->saving)
+		return -EINVAL;
+	return vslice_resume_write(f, from);
+}
+
+static void vslice_file_free_bufs(struct vslice_data_file *f)
+{
+	kvfree(f->buf);
+	kvfree(f->bounce);
+	kfree(f->carry);
+	f->buf = NULL;
+	f->bounce = NULL;
+	f->carry = NULL;
+}
+
+static int vslice_file_release(struct inode *inode, struct file *filp)
+{
+	struct vslice_data_file *f = filp->private_data;
+
+	mutex_lock(&f->lock);
+	f->disabled = true;
+	vslice_file_free_bufs(f);
+	mutex_unlock(&f->lock);
+	mutex_destroy(&f->lock);
+	kfree(f);
+	return 0;
+}
+
+#if VSLICE_HAVE_PRECOPY
+static long vslice_precopy_info(struct vslice_data_file *f,
+				unsigned long arg)
+{
+	struct vslice_dev *vd = f->vd;
+	struct vfio_precopy_info info;
+	unsigned long minsz;
+	u64 pending;
+	int ret = 0;
+
+	minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+	if (copy_from_user(&info, (void __user *)arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+
+	mutex_lock(&vd->state_mutex);
+	if (vd->mig.state != VSLICE_MIG_PRE_COPY &&
+	    vd->mig.state != VSLICE_MIG_PRE_COPY_P2P) {
+		ret = -EINVAL;
+		goto unlock;
+	}
+	mutex_lock(&f->lock);
+	if (f->disabled) {
+		ret = -ENODEV;
+	} else {
+		pending = vslice_save_pending(f, false);
+		info.initial_bytes = min(f->initial_left, pending);
+		info.dirty_bytes = pending - info.initial_bytes;
+	}
+	mutex_unlock(&f->lock);
+unlock:
+	vslice_state_mutex_unlock(vd);
+	if (ret)
+		return ret;
+	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
+}
+#endif
+
+static long vslice_file_ioctl(struct file *filp, unsigned int cmd,
+			      unsigned long arg)
+{
+#if VSLICE_HAVE_PRECOPY
+	struct vslice_data_file *f = filp->private_data;
+
+	if (cmd == VFIO_MIG_GET_PRECOPY_INFO && f->saving)
+		return vslice_precopy_info(f, arg);
+#endif
+	return -ENOTTY;
+}
+
+static const struct file_operations vslice_data_fops = {
+	.owner = THIS_MODULE,
+	.read_iter = vslice_file_read_iter,
+	.write_iter = vslice_file_write_iter,
+	.unlocked_ioctl = vslice_file_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = vslice_file_release,
+};
+
+static struct vslice_data_file *vslice_file_new(struct vslice_dev *vd,
+						bool saving)
+{
+	struct vslice_data_file *f;
+	int ret = -ENOMEM;
+
+	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+	if (!f)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&f->lock);
+	f->vd = vd;
+	f->saving = saving;
+	f->carry_idx = -1;
+	f->buf = kvzalloc(VSLICE_STREAM_UNIT_MAX, GFP_KERNEL_ACCOUNT);
+	if (!f->buf)
+		goto err;
+	if (saving) {
+		f->carry = kzalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT);
+		if (!f->carry)
+			goto err;
+		vslice_enc_init(&f->enc);
+	} else {
+		f->bounce = kvzalloc(VSLICE_RESUME_CHUNK, GFP_KERNEL_ACCOUNT);
+		if (!f->bounce)
+			goto err;
+		vslice_loader_init(&f->loader, &vslice_loader_ops, f, f->buf,
+				   vd->type->id, vd->vram.size);
+	}
+
+	f->filp = anon_inode_getfile("vslice_mig", &vslice_data_fops, f,
+				     saving ? O_RDONLY : O_WRONLY);
+	if (IS_ERR(f->filp)) {
+		ret = PTR_ERR(f->filp);
+		goto err;
+	}
+	stream_open(f->filp->f_inode, f->filp);
+	return f;
+err:
+	vslice_file_free_bufs(f);
+	mutex_destroy(&f->lock);
+	kfree(f);
+	return ERR_PTR(ret);
+}
+
+/* Tear a channel down from the FSM side; the file may live on in userspace. */
+static void vslice_file_disable(struct vslice_data_file *f)
+{
+	mutex_lock(&f->lock);
+	f->disabled = true;
+	f->buf_len = 0;
+	f->buf_pos = 0;
+	mutex_unlock(&f->lock);
+	fput(f->filp);
+}
+
+static void vslice_mig_drop_files(struct vslice_dev *vd)
+{
+	struct vslice_mig *m = &vd->mig;
+
+	lockdep_assert_held(&vd->state_mutex);
+	if (m->save) {
+		vslice_file_disable(m->save);
+		m->save = NULL;
+		vslice_vram_track_stop(vd);
+	}
+	if (m->resume) {
+		vslice_file_disable(m->resume);
+		m->resume = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the state machine                                                   */
+/* ------------------------------------------------------------------ */
+
+static int vslice_mig_open_save(struct vslice_dev *vd,
+				enum vslice_save_mode mode)
+{
+	struct vslice_data_file *f;
+
+	f = vslice_file_new(vd, true);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	f->mode = mode;
+	/* First pass: every page written so far is dirty. */
+	vslice_vram_track_start(vd);
+	mutex_lock(&f->lock);
+	f->initial_left = vslice_save_pending(f, false);
+	mutex_unlock(&f->lock);
+	vd->mig.save = f;
+	return 0;
+}
+
+static int vslice_mig_open_resume(struct vslice_dev *vd)
+{
+	struct vslice_data_file *f;
+
+	f = vslice_file_new(vd, false);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	/* A destination starts clean: no stale VRAM or registers. */
+	vslice_engine_reset(vd);
+	vslice_hw_reset(vd);
+	vd->mig.resume = f;
+	return 0;
+}
+
+static int vslice_mig_finish_resume(struct vslice_dev *vd)
+{
+	struct vslice_data_file *f = vd->mig.resume;
+	int ret;
+
+	mutex_lock(&f->lock);
+	ret = vslice_loader_finish(&f->loader);
+	mutex_unlock(&f->lock);
+	if (ret) {
+		dev_warn(vd->vdev.dev,
+			 "leaving RESUMING with an unusable stream: %s (%d)\n",
+			 vslice_stream_err_name(ret), ret);
+		return ret;
+	}
+	vslice_file_disable(f);
+	vd->mig.resume = NULL;
+	return 0;
+}
+
+#define ARC(a, b)	((VSLICE_MIG_##a << 8) | VSLICE_MIG_##b)
+
+/**
+ * vslice_mig_step() - take one arc of the state machine
+ * @vd:		the instance, state_mutex held
+ * @next:	a state one arc away from the current one
+ *
+ * Return: 0, or a negative errno with the state unchanged.  An unknown
+ * arc is a bug in the caller and returns -EINVAL with a warning.
+ */
+static int vslice_mig_step(struct vslice_dev *vd, enum vslice_mig_state next)
+{
+	enum vslice_mig_state cur = vd->mig.state;
+	int ret = 0;
+
+	lockdep_assert_held(&vd->state_mutex);
+	if (fail_arc >= 0 && (int)next == fail_arc) {
+		fail_arc = -1;
+		vslice_mig_drop_files(vd);
+		vd->mig.state = VSLICE_MIG_ERROR;
+		dev_warn(vd->vdev.dev, "injected failure on arc %d -> %d\n",
+			 cur, next);
+		return -EIO;
+	}
+
+	switch ((cur << 8) | next) {
+	case ARC(RUNNING, RUNNING_P2P):
+	case ARC(PRE_COPY, PRE_COPY_P2P):
+		vslice_engine_quiesce(vd);
+		break;
+	case ARC(RUNNING_P2P, RUNNING):
+	case ARC(PRE_COPY_P2P, PRE_COPY):
+		vslice_engine_resume(vd);
+		break;
+	case ARC(RUNNING_P2P, STOP):
+	case ARC(STOP, RUNNING_P2P):
+		break;
+	case ARC(STOP, STOP_COPY):
+		ret = vslice_mig_open_save(vd, VSLICE_SAVE_STOPCOPY);
+		break;
+	case ARC(RUNNING, PRE_COPY):
+	case ARC(RUNNING_P2P, PRE_COPY_P2P):
+		ret = vslice_mig_open_save(vd, VSLICE_SAVE_PRECOPY);
+		break;
+	case ARC(PRE_COPY_P2P, STOP_COPY):
+		mutex_lock(&vd->mig.save->lock);
+		vd->mig.save->mode = VSLICE_SAVE_STOPCOPY;
+		mutex_unlock(&vd->mig.save->lock);
+		break;
+	case ARC(STOP_COPY, STOP):
+	case ARC(PRE_COPY, RUNNING):
+	case ARC(PRE_COPY_P2P, RUNNING_P2P):
+		vslice_mig_drop_files(vd);
+		break;
+	case ARC(STOP, RESUMING):
+		ret = vslice_mig_open_resume(vd);
+		break;
+	case ARC(RESUMING, STOP):
+		ret = vslice_mig_finish_resume(vd);
+		break;
+	default:
+		WARN(1, "vslice: no arc %d -> %d\n", cur, next);
+		return -EINVAL;
+	}
+	trace_vslice_mig_arc(vd->vdev.dev, cur, next, ret);
+	if (!ret)
+		vd->mig.state = next;
+	return ret;
+}
+
+/*
+ * The v1 shim's path finder, for kernels and states the core's
+ * vfio_mig_get_next_state() does not cover (pre-copy on 6.1).  Returns the
+ * next state on the shortest path, or ERROR if there is none.
+ */
+static enum vslice_mig_state vslice_mig_next(enum vslice_mig_state cur,
+					     enum vslice_mig_state target)
+{
+	static const u8 next_hop[VSLICE_MIG_NR][VSLICE_MIG_NR] = {
+#define S(x) VSLICE_MIG_##x
+		[S(STOP)] = {
+			[S(STOP)] = S(STOP), [S(RUNNING)] = S(RUNNING_P2P),
+			[S(STOP_COPY)] = S(STOP_COPY),
+			[S(RESUMING)] = S(RESUMING),
+			[S(RUNNING_P2P)] = S(RUNNING_P2P),
+			[S(PRE_COPY)] = S(RUNNING_P2P),
+			[S(PRE_COPY_P2P)] = S(RUNNING_P2P),
+		},
+		[S(RUNNING)] = {
+			[S(STOP)] = S(RUNNING_P2P), [S(RUNNING)] = S(RUNNING),
+			[S(STOP_COPY)] = S(RUNNING_P2P),
+			[S(RESUMING)] = S(RUNNING_P2P),
+			[S(RUNNING_P2P)] = S(RUNNING_P2P),
+			[S(PRE_COPY)] = S(PRE_COPY),
+			[S(PRE_COPY_P2P)] = S(RUNNING_P2P),
+		},
+		[S(STOP_COPY)] = {
+			[S(STOP)] = S(STOP), [S(RUNNING)] = S(STOP),
+			[S(STOP_COPY)] = S(STOP_COPY),
+			[S(RESUMING)] = S(STOP), [S(RUNNING_P2P)] = S(STOP),
+			[S(PRE_COPY)] = S(ERROR),
+			[S(PRE_COPY_P2P)] = S(ERROR),
+		},
+		[S(RESUMING)] = {
+			[S(STOP)] = S(STOP), [S(RUNNING)] = S(STOP),
+			[S(STOP_COPY)] = S(STOP),
+			[S(RESUMING)] = S(RESUMING),
+			[S(RUNNING_P2P)] = S(STOP),
+			[S(PRE_COPY)] = S(ERROR),
+			[S(PRE_COPY_P2P)] = S(ERROR),
+		},
+		[S(RUNNING_P2P)] = {
+			[S(STOP)] = S(STOP), [S(RUNNING)] = S(RUNNING),
+			[S(STOP_COPY)] = S(STOP), [S(RESUMING)] = S(STOP),
+			[S(RUNNING_P2P)] = S(RUNNING_P2P),
+			[S(PRE_COPY)] = S(RUNNING),
+			[S(PRE_COPY_P2P)] = S(PRE_COPY_P2P),
+		},
+		[S(PRE_COPY)] = {
+			[S(STOP)] = S(RUNNING), [S(RUNNING)] = S(RUNNING),
+			[S(STOP_COPY)] = S(PRE_COPY_P2P),
+			[S(RESUMING)] = S(RUNNING),
+			[S(RUNNING_P2P)] = S(RUNNING),
+			[S(PRE_COPY)] = S(PRE_COPY),
+			[S(PRE_COPY_P2P)] = S(PRE_COPY_P2P),
+		},
+		[S(PRE_COPY_P2P)] = {
+			[S(STOP)] = S(RUNNING_P2P),
+			[S(RUNNING)] = S(RUNNING_P2P),
+			[S(STOP_COPY)] = S(STOP_COPY),
+			[S(RESUMING)] = S(RUNNING_P2P),
+			[S(RUNNING_P2P)] = S(RUNNING_P2P),
+			[S(PRE_COPY)] = S(PRE_COPY),
+			[S(PRE_COPY_P2P)] = S(PRE_COPY_P2P),
+		},
+#undef S
+	};
+
+	if (cur >= VSLICE_MIG_NR || target >= VSLICE_MIG_NR ||
+	    cur == VSLICE_MIG_ERROR || target == VSLICE_MIG_ERROR)
+		return VSLICE_MIG_ERROR;
+	return next_hop[cur][target];
+}
+
+/**
+ * vslice_mig_goto() - walk the state machine to @target (v1 shim)
+ * @vd:		the instance
+ * @target:	the wanted state
+ *
+ * Takes state_mutex.  Every arc goes through vslice_mig_step(), exactly as
+ * for v2.  Stops at the first failing arc.
+ *
+ * Return: 0, -EINVAL if @target cannot be reached from the current state
+ * (nothing changes), or the errno of the failing arc.
+ */
+int vslice_mig_goto(struct vslice_dev *vd, enum vslice_mig_state target)
+{
+	int ret = 0;
+
+	mutex_lock(&vd->state_mutex);
+	while (vd->mig.state != target) {
+		enum vslice_mig_state next = vslice_mig_next(vd->mig.state,
+							     target);
+
+		if (next == VSLICE_MIG_ERROR) {
+			ret = -EINVAL;
+			break;
+		}
+		ret = vslice_mig_step(vd, next);
+		if (ret)
+			break;
+	}
+	vslice_state_mutex_unlock(vd);
+	return ret;
+}
+
+/**
+ * vslice_mig_state() - the current state (a snapshot)
+ * @vd:		the instance
+ *
+ * Return: the state; a reset deferred meanwhile is applied first.
+ */
+enum vslice_mig_state vslice_mig_state(struct vslice_dev *vd)
+{
+	enum vslice_mig_state st;
+
+	mutex_lock(&vd->state_mutex);
+	st = vd->mig.state;
+	vslice_state_mutex_unlock(vd);
+	return st;
+}
+
+/**
+ * vslice_mig_pending() - save bytes still to come (v1 pending_bytes)
+ * @vd:		the instance
+ *
+ * In pre-copy: what is framed but unread plus the dirty VRAM right now,
+ * shrinking toward 0 as data is read.  In stop-copy: everything left up to
+ * and including END, reaching 0 once END has been read.
+ *
+ * Return: bytes, 0 when there is no save channel.
+ */
+u64 vslice_mig_pending(struct vslice_dev *vd)
+{
+	struct vslice_data_file *f;
+	u64 bytes = 0;
+
+	mutex_lock(&vd->state_mutex);
+	f = vd->mig.save;
+	if (f) {
+		mutex_lock(&f->lock);
+		bytes = vslice_save_pending(f, f->mode == VSLICE_SAVE_STOPCOPY);
+		mutex_unlock(&f->lock);
+	}
+	vslice_state_mutex_unlock(vd);
+	return bytes;
+}
+
+/**
+ * vslice_mig_save_read() - read the save stream (v1 data section)
+ * @vd:		the instance
+ * @to:		destination
+ *
+ * Return: bytes read, 0 at the end of a stop-copy stream, -ENOMSG when
+ * pre-copy has nothing right now, -ENODEV without a save channel.
+ */
+ssize_t vslice_mig_save_read(struct vslice_dev *vd, struct iov_iter *to)
+{
+	struct vslice_data_file *f;
+	ssize_t ret;
+
+	mutex_lock(&vd->state_mutex);
+	f = vd->mig.save;
+	if (!f) {
+		vslice_state_mutex_unlock(vd);
+		return -ENODEV;
+	}
+	get_file(f->filp);
+	vslice_state_mutex_unlock(vd);
+
+	ret = vslice_save_read(f, to);
+	fput(f->filp);
+	return ret;
+}
+
+/**
+ * vslice_mig_resume_write() - feed the resume stream (v1 data section)
+ * @vd:		the instance
+ * @from:	source
+ *
+ * Return: bytes consumed, or the stream's errno; -ENODEV when not
+ * RESUMING.
+ */
+ssize_t vslice_mig_resume_write(struct vslice_dev *vd, struct iov_iter *from)
+{
+	struct vslice_data_file *f;
+	ssize_t ret;
+
+	mutex_lock(&vd->state_mutex);
+	f = vd->mig.resume;
+	if (!f) {
+		vslice_state_mutex_unlock(vd);
+		return -ENODEV;
+	}
+	get_file(f->filp);
+	vslice_state_mutex_unlock(vd);
+
+	ret = vslice_resume_write(f, from);
+	fput(f->filp);
+	return ret;
+}
+
+static const char *const vslice_mig_state_names[VSLICE_MIG_NR] = {
+	"ERROR", "STOP", "RUNNING", "STOP_COPY", "RESUMING", "RUNNING_P2P",
+	"PRE_COPY", "PRE_COPY_P2P",
+};
+
+static void vslice_file_show(struct seq_file *s, const char *name,
+			     struct vslice_data_file *f)
+{
+	if (!f) {
+		seq_printf(s, "%s: none\n", name);
+		return;
+	}
+	mutex_lock(&f->lock);
+	if (f->saving)
+		seq_printf(s, "%s: bytes=%llu mode=%s sections=%u\n", name,
+			   f->total, f->mode == VSLICE_SAVE_PRECOPY ?
+			   "precopy" : "stopcopy", f->enc.seq);
+	else
+		seq_printf(s, "%s: bytes=%llu sections=%u\n", name, f->total,
+			   f->loader.seq);
+	mutex_unlock(&f->lock);
+}
+
+/**
+ * vslice_mig_show() - print migration state for debugfs
+ * @vd:		the instance
+ * @s:		the seq_file
+ */
+void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s)
+{
+	mutex_lock(&vd->state_mutex);
+	seq_printf(s, "migration_state: %s\n",
+		   vslice_mig_state_names[vd->mig.state]);
+	vslice_file_show(s, "save", vd->mig.save);
+	vslice_file_show(s, "resume", vd->mig.resume);
+	vslice_state_mutex_unlock(vd);
+}
+
+/* ------------------------------------------------------------------ */
+/* VFIO v2 ops                                                         */
+/* ------------------------------------------------------------------ */
+
+static struct file *vslice_set_state(struct vfio_device *vdev,
+				     enum vfio_device_mig_state new_state)
+{
+	struct vslice_dev *vd = to_vslice(vdev);
+	struct file *res = NULL;
+	int ret = 0;
+
+	mutex_lock(&vd->state_mutex);
+	while ((enum vfio_device_mig_state)vd->mig.state != new_state) {
+		enum vfio_device_mig_state cur, next;
+		struct vslice_data_file *before_save = vd->mig.save;
+		struct vslice_data_file *before_resume = vd->mig.resume;
+
+		/* no path leads out of ERROR (and the core WARNs if asked) */
+		if (vd->mig.state == VSLICE_MIG_ERROR) {
+			ret = -EINVAL;
+			break;
+		}
+		cur = (enum vfio_device_mig_state)vd->mig.state;
+		ret = vfio_mig_get_next_state(vdev, cur, new_state, &next);
+		if (ret)
+			break;
+		ret = vslice_mig_step(vd, (enum vslice_mig_state)next);
+		if (ret)
+			break;
+		/* An arc that opened a channel hands its file out. */
+		if (vd->mig.save && vd->mig.save != before_save)
+			res = vd->mig.save->filp;
+		else if (vd->mig.resume && vd->mig.resume != before_resume)
+			res = vd->mig.resume->filp;
+		else
+			continue;
+		if ((enum vfio_device_mig_state)vd->mig.state != new_state) {
+			/* the core never asks for a file mid-walk */
+			ret = -EINVAL;
+			res = NULL;
+			break;
+		}
+		get_file(res);
+	}
+	vslice_state_mutex_unlock(vd);
+	return ret ? ERR_PTR(ret) : res;
+}
+
+static int vslice_get_state(struct vfio_device *vdev,
+			    enum vfio_device_mig_state *curr_state)
+{
+	struct vslice_dev *vd = to_vslice(vdev);
+
+	mutex_lock(&vd->state_mutex);
+	*curr_state = (enum vfio_device_mig_state)vd->mig.state;
+	vslice_state_mutex_unlock(vd);
+	return 0;
+}
+
+#if VSLICE_HAVE_PRECOPY
+/* MIG_DATA_SIZE: what a stop-copy would stream right now.  Never 0. */
+static int vslice_get_data_size(struct vfio_device *vdev,
+				unsigned long *stop_copy_length)
+{
+	struct vslice_dev *vd = to_vslice(vdev);
+	struct vslice_data_file *f;
+	u64 bytes = 0;
+
+	mutex_lock(&vd->state_mutex);
+	f = vd->mig.save;
+	if (f) {
+		mutex_lock(&f->lock);
+		bytes = vslice_save_pending(f, true);
+		mutex_unlock(&f->lock);
+	}
+	/* No session, or one that delivered all: a whole new stop-copy. */
+	if (!bytes) {
+		bytes = VSLICE_STREAM_HDR_SIZE +
+			(u64)vslice_vram_written_count(&vd->vram) *
+			(PAGE_SIZE + VSLICE_RUN_OVERHEAD) +
+			VSLICE_HW_UNIT + VSLICE_STREAM_END_SIZE;
+	}
+	vslice_state_mutex_unlock(vd);
+	*stop_copy_length = bytes;
+	return 0;
+}
+#endif
+
+const struct vfio_migration_ops vslice_mig_ops = {
+	.migration_set_state = vslice_set_state,
+	.migration_get_state = vslice_get_state,
+#if VSLICE_HAVE_PRECOPY
+	.migration_get_data_size = vslice_get_data_size,
+#endif
+};
+
+/* ------------------------------------------------------------------ */
+/* lifecycle, reset                                                    */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vslice_mig_init() - set up migration for a new instance
+ * @vd:		the instance (before registration)
+ *
+ * Return: 0.
+ */
+int vslice_mig_init(struct vslice_dev *vd)
+{
+	spin_lock_init(&vd->mig.reset_lock);
+	vd->mig.state = VSLICE_MIG_RUNNING;
+	vd->vdev.migration_flags = VFIO_MIGRATION_STOP_COPY |
+				   VFIO_MIGRATION_P2P;
+#if VSLICE_HAVE_PRECOPY
+	vd->vdev.migration_flags |= VFIO_MIGRATION_PRE_COPY;
+#endif
+	vd->vdev.mig_ops = &vslice_mig_ops;
+	return 0;
+}
+
+/**
+ * vslice_mig_fini() - release migration state of a dying instance
+ * @vd:		the instance
+ */
+void vslice_mig_fini(struct vslice_dev *vd)
+{
+	WARN_ON(vd->mig.save || vd->mig.resume);
+}
+
+/* Back to RUNNING with no channel: close, reset and recovery all do this. */
+static void vslice_mig_to_running(struct vslice_dev *vd)
+{
+	lockdep_assert_held(&vd->state_mutex);
+	vslice_mig_drop_files(vd);
+	vd->mig.state = VSLICE_MIG_RUNNING;
+}
+
+/**
+ * vslice_mig_close() - the user closed the device
+ * @vd:		the instance, state_mutex held
+ *
+ * Open data files are cut off and the state returns to RUNNING, so a failed
+ * destination never poisons the next user.
+ */
+void vslice_mig_close(struct vslice_dev *vd)
+{
+	vslice_mig_to_running(vd);
+}
+
+/**
+ * vslice_state_mutex_unlock() - drop state_mutex, running a deferred reset
+ * @vd:		the instance
+ */
+void vslice_state_mutex_unlock(struct vslice_dev *vd)
+{
+again:
+	spin_lock(&vd->mig.reset_lock);
+	if (vd->mig.deferred_reset) {
+		vd->mig.deferred_reset = false;
+		spin_unlock(&vd->mig.reset_lock);
+		vslice_mig_to_running(vd);
+		vslice_dev_reset(vd);
+		goto again;
+	}
+	mutex_unlock(&vd->state_mutex);
+	spin_unlock(&vd->mig.reset_lock);
+}
+
+/**
+ * vslice_mig_reset() - VFIO_DEVICE_RESET
+ * @vd:		the instance
+ *
+ * Returns the instance to power-on state and RUNNING, leaving ERROR too.
+ * If state_mutex is busy the holder performs the reset when it unlocks.
+ *
+ * Return: 0.
+ */
+int vslice_mig_reset(struct vslice_dev *vd)
+{
+	spin_lock(&vd->mig.reset_lock);
+	vd->mig.deferred_reset = true;
+	spin_unlock(&vd->mig.reset_lock);
+	if (!mutex_trylock(&vd->state_mutex))
+		return 0;
+	vslice_state_mutex_unlock(vd);
+	return 0;
+}

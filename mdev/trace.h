@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice trace events: FSM arcs, stream chunks, pins, dirty reports and
+ * engine commands.  Enable with
+ *   echo 1 > /sys/kernel/tracing/events/vslice/enable
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM vslice
+
+#if !defined(_VSLICE_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _VSLICE_TRACE_H
+
+#include <linux/device.h>
+#include <linux/tracepoint.h>
+
+#include "compat.h"
+
+TRACE_EVENT(vslice_mig_arc,
+	TP_PROTO(struct device *dev, int from, int to, int ret),
+	TP_ARGS(dev, from, to, ret),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(int, from)
+		__field(int, to)
+		__field(int, ret)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->from = from;
+		__entry->to = to;
+		__entry->ret = ret;
+	),
+	TP_printk("%s %d -> %d ret=%d", __get_str(dev), __entry->from,
+		  __entry->to, __entry->ret)
+);
+
+TRACE_EVENT(vslice_mig_data,
+	TP_PROTO(struct device *dev, bool save, size_t bytes, u64 total,
+		 int ret),
+	TP_ARGS(dev, save, bytes, total, ret),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(bool, save)
+		__field(size_t, bytes)
+		__field(u64, total)
+		__field(int, ret)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->save = save;
+		__entry->bytes = bytes;
+		__entry->total = total;
+		__entry->ret = ret;
+	),
+	TP_printk("%s %s %zu bytes (total %llu) ret=%d", __get_str(dev),
+		  __entry->save ? "save" : "load", __entry->bytes,
+		  __entry->total, __entry->ret)
+);
+
+TRACE_EVENT(vslice_pin,
+	TP_PROTO(struct device *dev, u64 iova, int npage, bool pin),
+	TP_ARGS(dev, iova, npage, pin),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(u64, iova)
+		__field(int, npage)
+		__field(bool, pin)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->iova = iova;
+		__entry->npage = npage;
+		__entry->pin = pin;
+	),
+	TP_printk("%s %s iova=%#llx npage=%d", __get_str(dev),
+		  __entry->pin ? "pin" : "unpin", __entry->iova,
+		  __entry->npage)
+);
+
+TRACE_EVENT(vslice_engine_cmd,
+	TP_PROTO(struct device *dev, u32 ring_head, u32 opcode, u64 len,
+		 u32 err),
+	TP_ARGS(dev, ring_head, opcode, len, err),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(u32, ring_head)
+		__field(u32, opcode)
+		__field(u64, len)
+		__field(u32, err)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->ring_head = ring_head;
+		__entry->opcode = opcode;
+		__entry->len = len;
+		__entry->err = err;
+	),
+	TP_printk("%s head=%u op=%u len=%llu err=%u", __get_str(dev),
+		  __entry->ring_head, __entry->opcode, __entry->len, __entry->err)
+);
+
+TRACE_EVENT(vslice_dirty,
+	TP_PROTO(struct device *dev, unsigned long first, unsigned long count,
+		 bool vram),
+	TP_ARGS(dev, first, count, vram),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(unsigned long, first)
+		__field(unsigned long, count)
+		__field(bool, vram)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->first = first;
+		__entry->count = count;
+		__entry->vram = vram;
+	),
+	TP_printk("%s %s pages %lu+%lu", __get_str(dev),
+		  __entry->vram ? "vram" : "guest", __entry->first,
+		  __entry->count)
+);
+
+#endif /* _VSLICE_TRACE_H */
+
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE trace
+#include <trace/define_trace.h>
