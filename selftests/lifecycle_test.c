@@ -26,7 +26,7 @@ static const struct {
 	{ VS_TYPE_512, 512 },
 };
 
-#define NTYPES	(sizeof(types) / sizeof(types[0]))
+#define NTYPES	ARRAY_SIZE(types)
 
 static long long parent_budget_mib(void)
 {
@@ -178,10 +178,15 @@ TEST_F(parent, bad_uuid_is_rejected)
 	char uuid[40];
 
 	EXPECT_EQ(-EINVAL, vs_create_uuid(VS_TYPE_128, "not-a-uuid"));
-	EXPECT_EQ(-EINVAL, vs_create_uuid(VS_TYPE_128,
-		  "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"));
-	EXPECT_EQ(-EINVAL, vs_create_uuid(VS_TYPE_128,
-		  "0123456789-0123456789-0123456789-0123456789"));
+	static const char * const bad[] = {
+		"zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+		"0123456789-0123456789-0123456789-0123456789",
+		"0123456-89ab-cdef-0123-456789abcdef0",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		EXPECT_EQ(-EINVAL, vs_create_uuid(VS_TYPE_128, bad[i]));
 	EXPECT_EQ(-EINVAL, vs_create_uuid(VS_TYPE_128, "\n"));
 	EXPECT_EQ(0, vs_count_instances());
 	EXPECT_EQ(self->budget / 128,
@@ -221,6 +226,14 @@ TEST_F(parent, remove_twice_and_bad_remove)
 	EXPECT_EQ(0, vs_count_instances());
 	EXPECT_EQ(self->budget / 128,
 		  vs_type_attr_long(VS_TYPE_128, "available_instances"));
+}
+
+static ssize_t region_rw(struct vs_inst *in, unsigned int index,
+			 uint64_t off, size_t len)
+{
+	char b[8];
+
+	return vs_region_rw(in, index, off, b, len, false);
 }
 
 static void *remove_thread(void *p)
@@ -310,18 +323,11 @@ TEST_F(parent, vfio_device_info_and_regions)
 	EXPECT_EQ(EINVAL, errno);
 
 	/* accesses past a region's end fail and change nothing */
-	{
-		char b[8];
-
-		EXPECT_EQ(-EINVAL, vs_region_rw(&a, VFIO_PCI_CONFIG_REGION_INDEX,
-						 252, b, 8, false));
-		EXPECT_EQ(-EINVAL, vs_region_rw(&a, VFIO_PCI_BAR0_REGION_INDEX,
-						 VSLICE_MMIO_SIZE, b, 4,
-						 false));
-		EXPECT_EQ(-EINVAL, vs_region_rw(&a, VFIO_PCI_BAR1_REGION_INDEX,
-						 0, b, 4, false));
-		EXPECT_EQ(-EINVAL, vs_region_rw(&a, 30, 0, b, 4, false));
-	}
+	EXPECT_EQ(-EINVAL, region_rw(&a, VFIO_PCI_CONFIG_REGION_INDEX, 252, 8));
+	EXPECT_EQ(-EINVAL, region_rw(&a, VFIO_PCI_BAR0_REGION_INDEX,
+				     VSLICE_MMIO_SIZE, 4));
+	EXPECT_EQ(-EINVAL, region_rw(&a, VFIO_PCI_BAR1_REGION_INDEX, 0, 4));
+	EXPECT_EQ(-EINVAL, region_rw(&a, 30, 0, 4));
 	EXPECT_EQ(-1, ioctl(a.device, _IO(VFIO_TYPE, VFIO_BASE + 99)));
 	EXPECT_EQ(ENOTTY, errno);
 	EXPECT_EQ(VSLICE_ID_MAGIC, vs_rd32(&a, VSLICE_REG_ID));

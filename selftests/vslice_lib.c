@@ -20,6 +20,10 @@
 
 #include "vslice_lib.h"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 int vs_sysfs_write(const char *path, const char *val)
 {
 	ssize_t n;
@@ -102,7 +106,9 @@ int vs_create_uuid(const char *type, const char *uuid)
 int vs_create(struct vs_inst *in, const char *type)
 {
 	memset(in, 0, sizeof(*in));
-	in->container = in->group = in->device = -1;
+	in->container = -1;
+	in->group = -1;
+	in->device = -1;
 	snprintf(in->type, sizeof(in->type), "%s", type);
 	vs_uuid_gen(in->uuid);
 	return vs_create_uuid(type, in->uuid);
@@ -222,7 +228,9 @@ void vs_close(struct vs_inst *in)
 		close(in->group);
 	if (in->container >= 0)
 		close(in->container);
-	in->device = in->group = in->container = -1;
+	in->device = -1;
+	in->group = -1;
+	in->container = -1;
 }
 
 int vs_region_info(int device, unsigned int index,
@@ -454,7 +462,7 @@ int vs_dmesg_bad_lines(void)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
 			if (strstr(line, bad[i])) {
 				count++;
 				break;
