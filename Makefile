@@ -4,7 +4,8 @@
 # ./Kbuild); this file adds setup, selftests, the VM test suite and the demo.
 #
 #   make                 build build/$(KVER)/vslice.ko (KVER=6.12 default, or 6.1)
-#   make test            static checks, then the selftest suite inside a VM
+#   make test            static checks, then the selftest suite inside a VM;
+#                        last line: N passed, N failed, N skipped
 #   make demo            create vGPUs in a VM and migrate them with real QEMU
 #   make check           sparse, checkpatch --strict, coccicheck, -Werror tests
 #   make e2e | bench | fuzz | clean
@@ -55,6 +56,7 @@ _module:
 	@echo "built $(KOUT)/vslice.ko for $(KVERSION)"
 
 selftests: $(SETUP_STAMP)
+	@mkdir -p $(BUILD)/selftests
 	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR) OUTPUT=$(BUILD)/selftests
 
 test: module selftests

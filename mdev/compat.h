@@ -19,8 +19,8 @@
 #define VSLICE_HAVE_PRECOPY	0
 #endif
 
-/* 6.10+ gives each vfio_device an inode whose mapping covers its mmaps. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+/* 6.11+ gives each vfio_device an inode whose mapping covers its mmaps. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 #define VSLICE_HAVE_VDEV_INODE	1
 #else
 #define VSLICE_HAVE_VDEV_INODE	0

@@ -73,6 +73,83 @@ module_param(copy_pin, bool, 0644);
 MODULE_PARM_DESC(copy_pin,
 		 "COPY_FROM_VRAM pins guest pages (1, default) or uses vfio_dma_rw (0)");
 
+/*
+ * test_skip_dirty (tests only!) deliberately breaks dirty reporting, to
+ * prove that the e2e verification catches it: guest pages the engine
+ * writes are pinned once, kept referenced, and later written through that
+ * stale reference without pinning, so type1 never hears of the writes.
+ */
+static bool test_skip_dirty;
+module_param(test_skip_dirty, bool, 0644);
+MODULE_PARM_DESC(test_skip_dirty,
+		 "TEST ONLY: write guest memory without reporting it dirty (breaks migration)");
+
+/* A guest page for test_skip_dirty writes, pinned at most once.  dma_lock. */
+static struct page *vslice_stale_page(struct vslice_dev *vd, dma_addr_t iova)
+{
+	struct vslice_engine *eng = &vd->engine;
+	unsigned long key = iova >> PAGE_SHIFT;
+	struct page *page = xa_load(&eng->stale, key);
+
+	lockdep_assert_held(&eng->dma_lock);
+	if (page)
+		return page;
+	if (vfio_pin_pages(&vd->vdev, iova & PAGE_MASK, 1,
+			   IOMMU_READ | IOMMU_WRITE, &page) != 1)
+		return NULL;
+	get_page(page);
+	vfio_unpin_pages(&vd->vdev, iova & PAGE_MASK, 1);
+	if (xa_err(xa_store(&eng->stale, key, page, GFP_KERNEL))) {
+		put_page(page);
+		return NULL;
+	}
+	return page;
+}
+
+/* Write guest memory through stale references (test_skip_dirty). */
+static int vslice_stale_write(struct vslice_dev *vd, dma_addr_t iova,
+			      u64 vram_off, const void *src, size_t len)
+{
+	while (len) {
+		size_t off = offset_in_page(iova);
+		size_t seg = min_t(size_t, len, PAGE_SIZE - off);
+		struct page *page = vslice_stale_page(vd, iova);
+		void *kaddr;
+		int ret = 0;
+
+		if (!page)
+			return -EFAULT;
+		kaddr = kmap_local_page(page);
+		if (src)
+			memcpy(kaddr + off, src, seg);
+		else
+			ret = vslice_vram_rw(&vd->vram, vram_off, kaddr + off,
+					     seg, false);
+		kunmap_local(kaddr);
+		if (ret)
+			return ret;
+		iova += seg;
+		vram_off += seg;
+		if (src)
+			src += seg;
+		len -= seg;
+	}
+	return 0;
+}
+
+/* Drop stale references in [first, last] pages.  dma_lock. */
+static void vslice_stale_drop(struct vslice_engine *eng, unsigned long first,
+			      unsigned long last)
+{
+	struct page *page;
+	unsigned long key;
+
+	xa_for_each_range(&eng->stale, key, page, first, last) {
+		xa_erase(&eng->stale, key);
+		put_page(page);
+	}
+}
+
 /**
  * struct vslice_op - a ring entry in host byte order
  * @opcode:	VSLICE_CMD_*
@@ -429,6 +506,13 @@ static u32 vslice_step_from_vram_pin(struct vslice_dev *vd,
 		err = VSLICE_ERR_DMA;
 		goto out_unlock;
 	}
+	if (unlikely(test_skip_dirty)) {
+		ret = vslice_stale_write(vd, iova, vram_off, NULL, n);
+		if (ret)
+			err = ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE :
+					       VSLICE_ERR_DMA;
+		goto out_unlock;
+	}
 	ret = vfio_pin_pages(&vd->vdev, first, npage, IOMMU_READ | IOMMU_WRITE,
 			     eng->pages);
 	if (ret != npage) {
@@ -473,7 +557,11 @@ static u32 vslice_step_fence(struct vslice_dev *vd, const struct vslice_op *op)
 	int ret = -EFAULT;
 
 	vslice_dma_lock(eng);
-	if (!eng->dma_revoked)
+	if (eng->dma_revoked)
+		ret = -EFAULT;
+	else if (unlikely(test_skip_dirty))
+		ret = vslice_stale_write(vd, op->iova, 0, &val, sizeof(val));
+	else
 		ret = vfio_dma_rw(&vd->vdev, op->iova, &val, sizeof(val), true);
 	mutex_unlock(&eng->dma_lock);
 	return ret ? VSLICE_ERR_DMA : VSLICE_ERR_NONE;
@@ -611,6 +699,7 @@ int vslice_engine_init(struct vslice_dev *vd)
 	atomic_set(&eng->pinned, 0);
 	atomic_set(&eng->unmap_waiters, 0);
 	init_waitqueue_head(&eng->unmap_wq);
+	xa_init(&eng->stale);
 	eng->dma_start = 0;
 	eng->dma_end = 0;
 	eng->dma_revoked = false;
@@ -632,6 +721,8 @@ void vslice_engine_fini(struct vslice_dev *vd)
 
 	cancel_work_sync(&eng->work);
 	WARN_ON(atomic_read(&eng->pinned));
+	vslice_stale_drop(eng, 0, ULONG_MAX);
+	xa_destroy(&eng->stale);
 	mutex_destroy(&eng->dma_lock);
 	kvfree(eng->bounce);
 	eng->bounce = NULL;
@@ -740,6 +831,9 @@ void vslice_engine_reset(struct vslice_dev *vd)
 	eng->epoch++;
 	mutex_unlock(&vd->dev_lock);
 
+	mutex_lock(&eng->dma_lock);
+	vslice_stale_drop(eng, 0, ULONG_MAX);
+	mutex_unlock(&eng->dma_lock);
 	WARN_ON(atomic_read(&eng->pinned));
 }
 
@@ -769,6 +863,7 @@ void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length)
 	mutex_lock(&eng->dma_lock);
 	if (eng->dma_start < end && iova < eng->dma_end)
 		eng->dma_revoked = true;
+	vslice_stale_drop(eng, iova >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT);
 	mutex_unlock(&eng->dma_lock);
 	if (atomic_dec_and_test(&eng->unmap_waiters))
 		wake_up_all(&eng->unmap_wq);

@@ -21,6 +21,7 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 struct vslice_dev;
 
@@ -65,6 +66,7 @@ struct vslice_engine {
 	bool dma_revoked;
 	void *bounce;
 	struct page *pages[VSLICE_ENGINE_PIN_BATCH];
+	struct xarray stale;	/* test_skip_dirty only, under dma_lock */
 };
 
 int vslice_engine_init(struct vslice_dev *vd);
