@@ -26,6 +26,17 @@
 #define VSLICE_HAVE_VDEV_INODE	0
 #endif
 
+/*
+ * Device DMA logging needs a real iova_bitmap: in vfio.ko until it moved
+ * under CONFIG_IOMMUFD_DRIVER (between 6.3 and 6.8; Debian's 6.12 has it
+ * off, leaving inline stubs that fail every report).
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0) || IS_ENABLED(CONFIG_IOMMUFD_DRIVER)
+#define VSLICE_HAVE_LOG_OPS	1
+#else
+#define VSLICE_HAVE_LOG_OPS	0
+#endif
+
 /* class_create() lost its owner argument in 6.4. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
 #define vslice_class_create(name)	class_create(name)

@@ -472,6 +472,8 @@ static u32 vslice_step_from_vram_rw(struct vslice_dev *vd,
 	if (!eng->dma_revoked)
 		ret = vfio_dma_rw(&vd->vdev, op->iova + done, eng->bounce, n,
 				  true);
+	if (!ret)
+		vslice_dirty_mark(vd, op->iova + done, n);
 	mutex_unlock(&eng->dma_lock);
 	if (ret)
 		return VSLICE_ERR_DMA;
@@ -543,6 +545,8 @@ static u32 vslice_step_from_vram_pin(struct vslice_dev *vd,
 	vfio_unpin_pages(&vd->vdev, first, npage);
 	atomic_sub(npage, &eng->pinned);
 	trace_vslice_pin(vd->vdev.dev, first, npage, false);
+	if (!err)
+		vslice_dirty_mark(vd, iova, n);
 out_unlock:
 	mutex_unlock(&eng->dma_lock);
 	if (!err)
@@ -563,6 +567,8 @@ static u32 vslice_step_fence(struct vslice_dev *vd, const struct vslice_op *op)
 		ret = vslice_stale_write(vd, op->iova, 0, &val, sizeof(val));
 	else
 		ret = vfio_dma_rw(&vd->vdev, op->iova, &val, sizeof(val), true);
+	if (!ret && !test_skip_dirty)
+		vslice_dirty_mark(vd, op->iova, sizeof(val));
 	mutex_unlock(&eng->dma_lock);
 	return ret ? VSLICE_ERR_DMA : VSLICE_ERR_NONE;
 }

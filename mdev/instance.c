@@ -84,6 +84,7 @@ static int vslice_init_dev(struct vfio_device *vdev)
 	ret = vslice_mig_init(vd);
 	if (ret)
 		goto err_engine;
+	vslice_dirty_init(vd);
 	vslice_hw_reset(vd);
 	return 0;
 
@@ -102,6 +103,7 @@ static void vslice_release_dev(struct vfio_device *vdev)
 	struct vslice_dev *vd = to_vslice(vdev);
 
 	vslice_extra_regions_close(vd);
+	vslice_dirty_fini(vd);
 	vslice_mig_fini(vd);
 	vslice_engine_fini(vd);
 	vslice_vram_fini(&vd->vram);

@@ -32,6 +32,7 @@
 
 #include "compat.h"
 #include "device.h"
+#include "dirty.h"
 #include "engine.h"
 #include "migration.h"
 
@@ -103,6 +104,7 @@ struct vslice_region_ops {
  * @vram:	BAR2 backing store (device.h)
  * @engine:	the command engine (engine.h)
  * @mig:	migration state (migration.h)
+ * @dlog:	device DMA dirty log (dirty.c)
  * @debugfs:	the instance's debugfs directory (debugfs.c)
  */
 struct vslice_dev {
@@ -115,6 +117,7 @@ struct vslice_dev {
 	struct vslice_vram vram;
 	struct vslice_engine engine;
 	struct vslice_mig mig;
+	struct vslice_dirty_log dlog;
 	struct dentry *debugfs;
 };
 

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice device DMA dirty logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*).
+ *
+ * Debian's 6.12 has no real iova_bitmap (CONFIG_IOMMUFD_DRIVER off), so
+ * vslice must not offer log_ops there: QEMU 10 would fail the migration on
+ * the first report.  Where the kernel's iova_bitmap works (6.1), the log
+ * must report exactly the guest pages the engine wrote.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vslice_lib.h"
+
+#define RING_IOVA	0x100000ULL
+#define RING_ENTRIES	64
+#define BUF_IOVA	0x400000ULL
+#define BUF_PAGES	64
+#define BUF_SIZE	(BUF_PAGES * 4096ULL)
+
+enum { LOG_UNKNOWN, LOG_ABSENT, LOG_PRESENT };
+
+/* What this kernel must offer: log_ops only where iova_bitmap is real. */
+static int expected_log_ops(void)
+{
+	struct utsname u;
+
+	if (uname(&u))
+		return LOG_UNKNOWN;
+	if (!strncmp(u.release, "6.12.", 5))
+		return LOG_ABSENT;
+	if (!strncmp(u.release, "6.1.", 4))
+		return LOG_PRESENT;
+	return LOG_UNKNOWN;
+}
+
+static int feature(int dev, __u32 flags, void *payload, size_t len)
+{
+	size_t argsz = sizeof(struct vfio_device_feature) + len;
+	struct vfio_device_feature *f = calloc(1, argsz);
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	f->argsz = argsz;
+	f->flags = flags;
+	if (len)
+		memcpy(f->data, payload, len);
+	ret = ioctl(dev, VFIO_DEVICE_FEATURE, f) ? -errno : 0;
+	if (!ret && len)
+		memcpy(payload, f->data, len);
+	free(f);
+	return ret;
+}
+
+static int log_start(int dev, __u64 iova, __u64 len, __u64 page_size,
+		     __u32 nranges, __u32 probe)
+{
+	struct vfio_device_feature_dma_logging_range range = {
+		.iova = iova, .length = len,
+	};
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = page_size,
+		.num_ranges = nranges,
+		.ranges = (uintptr_t)&range,
+	};
+
+	return feature(dev, VFIO_DEVICE_FEATURE_SET | probe |
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
+}
+
+static int log_report(int dev, __u64 iova, __u64 len, __u64 page_size,
+		      __u64 *bitmap)
+{
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = iova, .length = len, .page_size = page_size,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	memset(bitmap, 0, ((len / page_size + 63) / 64) * 8);
+	return feature(dev, VFIO_DEVICE_FEATURE_GET |
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep,
+		       sizeof(rep));
+}
+
+static struct vslice_cmd cmd(__u32 op, __u64 vram_off, __u64 iova, __u64 len)
+{
+	struct vslice_cmd c = {
+		.opcode = op, .vram_off = vram_off, .iova = iova, .len = len,
+	};
+
+	return c;
+}
+
+FIXTURE(dlog) {
+	struct vs_inst in;
+	void *ring;
+	void *buf;
+	int expect;
+};
+
+FIXTURE_SETUP(dlog)
+{
+	if (access(VS_PARENT_DIR, F_OK))
+		SKIP(return, "vslice is not loaded (%s missing)", VS_PARENT_DIR);
+	self->expect = expected_log_ops();
+	ASSERT_EQ(0, vs_create(&self->in, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->in));
+	self->ring = vs_dma_map(&self->in, RING_IOVA, 4096);
+	self->buf = vs_dma_map(&self->in, BUF_IOVA, BUF_SIZE);
+	ASSERT_NE(NULL, self->ring);
+	ASSERT_NE(NULL, self->buf);
+	vs_ring_setup(&self->in, RING_IOVA, RING_ENTRIES);
+}
+
+FIXTURE_TEARDOWN(dlog)
+{
+	vs_remove(&self->in);
+}
+
+TEST_F(dlog, offered_only_where_iova_bitmap_is_real)
+{
+	int ret = log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			    VFIO_DEVICE_FEATURE_PROBE);
+
+	if (self->expect == LOG_UNKNOWN)
+		SKIP(return, "no expectation for this kernel (probe: %d)", ret);
+	EXPECT_EQ(self->expect == LOG_ABSENT ? -ENOTTY : 0, ret);
+}
+
+TEST_F(dlog, reports_exactly_the_pages_written)
+{
+	static const unsigned int written[] = { 3, 7, 9, 10, 11, 40 };
+	__u64 bitmap[8], want[8] = { 0 };
+	struct vslice_cmd c;
+	unsigned int i;
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+
+	c = cmd(VSLICE_CMD_FILL, 0, 0, 64 * 1024);
+	c.pattern = 0x5a5a5a5a;
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	ASSERT_EQ(0, vs_ring_wait_idle(&self->in, 10000));
+
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	/* a page was written before logging started: not reported */
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(0, bitmap[0]);
+
+	/* COPY_TO_VRAM reads guest memory: never dirty */
+	c = cmd(VSLICE_CMD_COPY_TO_VRAM, 0, BUF_IOVA + 20 * 4096, 4096);
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	c = cmd(VSLICE_CMD_COPY_FROM_VRAM, 0, BUF_IOVA + 3 * 4096, 4096);
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	c = cmd(VSLICE_CMD_COPY_FROM_VRAM, 0, BUF_IOVA + 7 * 4096 + 100, 8);
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	c = cmd(VSLICE_CMD_COPY_FROM_VRAM, 0, BUF_IOVA + 9 * 4096, 3 * 4096);
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	c = cmd(VSLICE_CMD_FENCE, 0, BUF_IOVA + 40 * 4096 + 8, 77);
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	ASSERT_EQ(0, vs_ring_wait_idle(&self->in, 10000));
+
+	for (i = 0; i < ARRAY_SIZE(written); i++)
+		want[written[i] / 64] |= 1ULL << (written[i] % 64);
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(want[0], bitmap[0]);
+
+	/* read-and-clear: a second report is empty */
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(0, bitmap[0]);
+
+	/* a coarser report granularity still covers the pages */
+	c = cmd(VSLICE_CMD_COPY_FROM_VRAM, 0, BUF_IOVA + 17 * 4096, 4096);
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	ASSERT_EQ(0, vs_ring_wait_idle(&self->in, 10000));
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 16384,
+				bitmap));
+	EXPECT_EQ(1ULL << 4, bitmap[0]);
+
+	EXPECT_EQ(0, feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
+			     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0));
+}
+
+TEST_F(dlog, bad_requests_are_rejected)
+{
+	__u64 bitmap[8];
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	EXPECT_EQ(-EINVAL, log_start(self->in.device, BUF_IOVA, BUF_SIZE,
+				     4096, 0, 0));
+	EXPECT_EQ(-EINVAL, log_start(self->in.device, BUF_IOVA + 1, BUF_SIZE,
+				     4096, 1, 0));
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	EXPECT_EQ(-EINVAL, log_report(self->in.device, BUF_IOVA, BUF_SIZE,
+				      1000, bitmap));
+	EXPECT_EQ(-EOVERFLOW, log_report(self->in.device, ~0ULL - 4095,
+					 8192, 4096, bitmap));
+	EXPECT_EQ(0, feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
+			     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0));
+	/* still usable */
+	EXPECT_EQ(VSLICE_ID_MAGIC, vs_rd32(&self->in, VSLICE_REG_ID));
+}
+
+TEST_HARNESS_MAIN
