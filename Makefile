@@ -59,8 +59,12 @@ selftests: $(SETUP_STAMP)
 	@mkdir -p $(BUILD)/selftests
 	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR) OUTPUT=$(BUILD)/selftests
 
-test: module selftests
-	scripts/test-suite --kver $(KVER)
+# make test covers both supported kernels unless TEST_KVERS says otherwise.
+TEST_KVERS	?= 6.12 6.1
+
+test: selftests
+	@for k in $(TEST_KVERS); do $(MAKE) --no-print-directory module KVER=$$k || exit 1; done
+	scripts/test-suite --kver "$(TEST_KVERS)"
 
 demo: module selftests
 	scripts/demo --kver $(KVER)

@@ -305,20 +305,10 @@ static int vslice_v1_write_state(struct vslice_dev *vd, u32 bits)
 		return PTR_ERR(v1);
 
 	mutex_lock(&v1->lock);
+	/* All or nothing: the core walks back if a later arc fails. */
 	from = vslice_mig_state(vd);
 	ret = vslice_mig_goto(vd, target);
 	now = vslice_mig_state(vd);
-	if (ret && now != from && now != VSLICE_MIG_ERROR) {
-		/*
-		 * An arc after the first failed: walk back so that a failed
-		 * write leaves device_state as it was (or reads 110b).
-		 */
-		if (vslice_mig_goto(vd, from))
-			dev_warn(vd->vdev.dev,
-				 "v1: device_state %u failed (%d) and stays %u\n",
-				 bits, ret, vslice_v1_from_core(from));
-		now = vslice_mig_state(vd);
-	}
 	/* A buffer survives only a move between two save states. */
 	if (now != from && !(vslice_v1_saving(from) && vslice_v1_saving(now))) {
 		v1->loaded = false;

@@ -769,34 +769,51 @@ static enum vslice_mig_state vslice_mig_next(enum vslice_mig_state cur,
 	return next_hop[cur][target];
 }
 
+/* Walk arcs toward @target; stops at the first failure.  state_mutex. */
+static int vslice_mig_walk(struct vslice_dev *vd, enum vslice_mig_state target)
+{
+	int ret = 0;
+
+	lockdep_assert_held(&vd->state_mutex);
+	while (vd->mig.state != target) {
+		enum vslice_mig_state next = vslice_mig_next(vd->mig.state,
+							     target);
+
+		if (next == VSLICE_MIG_ERROR)
+			return -EINVAL;
+		ret = vslice_mig_step(vd, next);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
 /**
  * vslice_mig_goto() - walk the state machine to @target (v1 shim)
  * @vd:		the instance
  * @target:	the wanted state
  *
  * Takes state_mutex.  Every arc goes through vslice_mig_step(), exactly as
- * for v2.  Stops at the first failing arc.
+ * for v2.  The change is all or nothing: if an arc after the first fails,
+ * the walk returns to the starting state, so a failed request leaves the
+ * state as it was - unless the device itself failed into ERROR.
  *
  * Return: 0, -EINVAL if @target cannot be reached from the current state
  * (nothing changes), or the errno of the failing arc.
  */
 int vslice_mig_goto(struct vslice_dev *vd, enum vslice_mig_state target)
 {
-	int ret = 0;
+	enum vslice_mig_state from;
+	int ret;
 
 	mutex_lock(&vd->state_mutex);
-	while (vd->mig.state != target) {
-		enum vslice_mig_state next = vslice_mig_next(vd->mig.state,
-							     target);
-
-		if (next == VSLICE_MIG_ERROR) {
-			ret = -EINVAL;
-			break;
-		}
-		ret = vslice_mig_step(vd, next);
-		if (ret)
-			break;
-	}
+	from = vd->mig.state;
+	ret = vslice_mig_walk(vd, target);
+	if (ret && vd->mig.state != from && vd->mig.state != VSLICE_MIG_ERROR &&
+	    vslice_mig_walk(vd, from))
+		dev_warn(vd->vdev.dev,
+			 "migration: arc toward %d failed (%d), stuck in %d\n",
+			 target, ret, vd->mig.state);
 	vslice_state_mutex_unlock(vd);
 	return ret;
 }
