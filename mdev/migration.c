@@ -57,8 +57,6 @@ module_param(fail_arc, int, 0644);
 MODULE_PARM_DESC(fail_arc,
 		 "test only: the next arc into this v2 state fails and enters ERROR (-1 = off)");
 
-#define VSLICE_RESUME_CHUNK	SZ_64K
-
 /* Bytes a HW section and the END section add to a stream. */
 #define VSLICE_HW_UNIT		(sizeof(struct vslice_stream_sec) + \
 				 sizeof(struct vslice_stream_hw))
@@ -89,7 +87,6 @@ enum vslice_save_mode {
  * @carry_idx:	save: its page index, or -1
  * @scan_from:	save: where the next dirty-page scan starts
  * @initial_left: save: pre-copy initial bytes not yet read
- * @bounce:	resume: user data staging
  * @loader:	resume: the stream parser
  * @hw:		resume: the HW section, applied when END validates
  * @total:	bytes moved through this channel
@@ -112,7 +109,6 @@ struct vslice_data_file {
 	long carry_idx;
 	unsigned long scan_from;
 	u64 initial_left;
-	u8 *bounce;
 	struct vslice_loader loader;
 	struct vslice_stream_hw hw;
 	u64 total;
@@ -357,6 +353,10 @@ static const char *vslice_stream_err_name(int err)
 	}
 }
 
+/*
+ * Feed user data to the decoder.  The bytes are copied straight into the
+ * decoder's unit buffer (no bounce), a unit at a time.
+ */
 static ssize_t vslice_resume_write(struct vslice_data_file *f,
 				   struct iov_iter *from)
 {
@@ -368,29 +368,33 @@ static ssize_t vslice_resume_write(struct vslice_data_file *f,
 		goto out;
 	}
 	while (iov_iter_count(from)) {
-		size_t n = min_t(size_t, iov_iter_count(from),
-				 VSLICE_RESUME_CHUNK);
+		void *dst;
+		ssize_t room;
 
-		if (copy_from_iter(f->bounce, n, from) != n) {
+		room = vslice_loader_window(&f->loader, &dst,
+					    iov_iter_count(from));
+		if (room < 0) {
+			ret = room;
+			break;
+		}
+		if (copy_from_iter(dst, room, from) != room) {
 			ret = -EFAULT;
 			break;
 		}
-		ret = vslice_loader_feed(&f->loader, f->bounce, n);
-		if (ret < 0) {
-			dev_warn(f->vd->vdev.dev,
-				 "migration stream rejected at byte %llu: %s (%zd)\n",
-				 f->total + done, vslice_stream_err_name(ret),
-				 ret);
+		ret = vslice_loader_commit(&f->loader, room);
+		if (ret < 0)
 			break;
-		}
-		done += n;
-		ret = 0;
+		done += room;
 	}
+	if (ret < 0 && ret != -EFAULT)
+		dev_warn(f->vd->vdev.dev,
+			 "migration stream rejected near byte %llu: %s (%zd)\n",
+			 f->total + done, vslice_stream_err_name(ret), ret);
 	f->total += done;
 	trace_vslice_mig_data(f->vd->vdev.dev, false, done, f->total, ret);
 out:
 	mutex_unlock(&f->lock);
-	return ret ? ret : done;
+	return ret < 0 ? ret : done;
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,10 +423,8 @@ static ssize_t vslice_file_write_iter(struct kiocb *iocb,
 static void vslice_file_free_bufs(struct vslice_data_file *f)
 {
 	kvfree(f->buf);
-	kvfree(f->bounce);
 	kfree(f->carry);
 	f->buf = NULL;
-	f->bounce = NULL;
 	f->carry = NULL;
 }
 
@@ -443,7 +445,6 @@ static int vslice_file_release(struct inode *inode, struct file *filp)
 static long vslice_precopy_info(struct vslice_data_file *f,
 				unsigned long arg)
 {
-	struct vslice_dev *vd = f->vd;
 	struct vfio_precopy_info info;
 	unsigned long minsz;
 	u64 pending;
@@ -455,23 +456,25 @@ static long vslice_precopy_info(struct vslice_data_file *f,
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	mutex_lock(&vd->state_mutex);
-	if (vd->mig.state != VSLICE_MIG_PRE_COPY &&
-	    vd->mig.state != VSLICE_MIG_PRE_COPY_P2P) {
-		ret = -EINVAL;
-		goto unlock;
-	}
+	/*
+	 * The file's own state only, never f->vd->state_mutex: a data fd
+	 * outlives its session, the device's close and the instance itself
+	 * (once the instance is removed f->vd is freed memory).  f->vd is
+	 * used only while the channel is live, under f->lock: disabling it
+	 * (every exit from the save states, close, reset) takes f->lock and
+	 * precedes the instance's release.  A live channel in pre-copy mode
+	 * is exactly PRE_COPY or PRE_COPY_P2P: the arc to STOP_COPY switches
+	 * the mode under f->lock too.
+	 */
 	mutex_lock(&f->lock);
-	if (f->disabled) {
-		ret = -ENODEV;
+	if (f->disabled || f->mode != VSLICE_SAVE_PRECOPY) {
+		ret = -EINVAL;
 	} else {
 		pending = vslice_save_pending(f, false);
 		info.initial_bytes = min(f->initial_left, pending);
 		info.dirty_bytes = pending - info.initial_bytes;
 	}
 	mutex_unlock(&f->lock);
-unlock:
-	vslice_state_mutex_unlock(vd);
 	if (ret)
 		return ret;
 	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
@@ -521,9 +524,6 @@ static struct vslice_data_file *vslice_file_new(struct vslice_dev *vd,
 			goto err;
 		vslice_enc_init(&f->enc);
 	} else {
-		f->bounce = kvzalloc(VSLICE_RESUME_CHUNK, GFP_KERNEL_ACCOUNT);
-		if (!f->bounce)
-			goto err;
 		vslice_loader_init(&f->loader, &vslice_loader_ops, f, f->buf,
 				   vd->type->id, vd->vram.size);
 	}

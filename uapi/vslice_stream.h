@@ -38,8 +38,8 @@
 #define VSLICE_STREAM_F_KNOWN		VSLICE_STREAM_F_ZERO_ELISION
 
 /**
- * struct vslice_stream_hdr - first bytes of every stream (PRE_COPY initial
- *	bytes), so an incompatible destination fails at the very start
+ * struct vslice_stream_hdr - first bytes of every stream; they open the
+ *	PRE_COPY initial bytes, so an incompatible destination fails at once
  * @magic:	VSLICE_STREAM_MAGIC
  * @major:	VSLICE_STREAM_VERSION_MAJOR; must match
  * @minor:	VSLICE_STREAM_VERSION_MINOR; a newer one is refused
