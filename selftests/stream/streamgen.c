@@ -283,7 +283,8 @@ static int sg_log(struct sg_sink *k, int kind, u64 first,
 
 	if (n <= k->max_ev)
 		k->ev[n - 1] = (struct sg_event){ kind, first, count, hash };
-	if ((kind == SG_EV_HDR) != (n == 1))
+	/* the header is the first event, and only the first */
+	if (n == 1 ? kind != SG_EV_HDR : kind == SG_EV_HDR)
 		k->bad = true;
 	/* exactly one HW section, before END */
 	if (kind == SG_EV_HW && k->hw_seen++)
