@@ -637,7 +637,12 @@ int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
 		}
 		__clear_bit(idx, vram->written);
 	} else {
-		page = vslice_vram_page(vram, idx, true);
+		page = vram->pages[idx];
+		if (!page) {
+			/* overwritten whole right below: no need to zero it */
+			page = alloc_page(GFP_KERNEL_ACCOUNT);
+			vram->pages[idx] = page;
+		}
 		if (page) {
 			memcpy_to_page(page, 0, buf, PAGE_SIZE);
 			__set_bit(idx, vram->written);
