@@ -860,6 +860,23 @@ u64 vslice_mig_pending(struct vslice_dev *vd)
 	return bytes;
 }
 
+/*
+ * The current save or resume channel with a file reference held, so the
+ * data path runs without state_mutex; NULL when there is none.
+ */
+static struct vslice_data_file *vslice_mig_get_chan(struct vslice_dev *vd,
+						    bool saving)
+{
+	struct vslice_data_file *f;
+
+	mutex_lock(&vd->state_mutex);
+	f = saving ? vd->mig.save : vd->mig.resume;
+	if (f)
+		get_file(f->filp);
+	vslice_state_mutex_unlock(vd);
+	return f;
+}
+
 /**
  * vslice_mig_save_read() - read the save stream (v1 data section)
  * @vd:		the instance
@@ -870,18 +887,11 @@ u64 vslice_mig_pending(struct vslice_dev *vd)
  */
 ssize_t vslice_mig_save_read(struct vslice_dev *vd, struct iov_iter *to)
 {
-	struct vslice_data_file *f;
+	struct vslice_data_file *f = vslice_mig_get_chan(vd, true);
 	ssize_t ret;
 
-	mutex_lock(&vd->state_mutex);
-	f = vd->mig.save;
-	if (!f) {
-		vslice_state_mutex_unlock(vd);
+	if (!f)
 		return -ENODEV;
-	}
-	get_file(f->filp);
-	vslice_state_mutex_unlock(vd);
-
 	ret = vslice_save_read(f, to);
 	fput(f->filp);
 	return ret;
@@ -897,18 +907,11 @@ ssize_t vslice_mig_save_read(struct vslice_dev *vd, struct iov_iter *to)
  */
 ssize_t vslice_mig_resume_write(struct vslice_dev *vd, struct iov_iter *from)
 {
-	struct vslice_data_file *f;
+	struct vslice_data_file *f = vslice_mig_get_chan(vd, false);
 	ssize_t ret;
 
-	mutex_lock(&vd->state_mutex);
-	f = vd->mig.resume;
-	if (!f) {
-		vslice_state_mutex_unlock(vd);
+	if (!f)
 		return -ENODEV;
-	}
-	get_file(f->filp);
-	vslice_state_mutex_unlock(vd);
-
 	ret = vslice_resume_write(f, from);
 	fput(f->filp);
 	return ret;
