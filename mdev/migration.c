@@ -313,8 +313,9 @@ static int vslice_ld_hw(void *ctx, const struct vslice_stream_hw *hw)
 
 	ret = vslice_hw_check(f->vd, hw);
 	if (ret) {
-		dev_warn(f->vd->vdev.dev,
-			 "migration stream: device state rejected (%d)\n", ret);
+		dev_warn_ratelimited(f->vd->vdev.dev,
+				     "migration stream: device state rejected (%d)\n",
+				     ret);
 		return ret;
 	}
 	f->hw = *hw;
@@ -387,9 +388,10 @@ static ssize_t vslice_resume_write(struct vslice_data_file *f,
 		done += room;
 	}
 	if (ret < 0 && ret != -EFAULT)
-		dev_warn(f->vd->vdev.dev,
-			 "migration stream rejected near byte %llu: %s (%zd)\n",
-			 f->total + done, vslice_stream_err_name(ret), ret);
+		dev_warn_ratelimited(f->vd->vdev.dev,
+				     "migration stream rejected near byte %llu: %s (%zd)\n",
+				     f->total + done,
+				     vslice_stream_err_name(ret), ret);
 	f->total += done;
 	trace_vslice_mig_data(f->vd->vdev.dev, false, done, f->total, ret);
 out:
@@ -615,9 +617,9 @@ static int vslice_mig_finish_resume(struct vslice_dev *vd)
 	ret = vslice_loader_finish(&f->loader);
 	mutex_unlock(&f->lock);
 	if (ret) {
-		dev_warn(vd->vdev.dev,
-			 "leaving RESUMING with an unusable stream: %s (%d)\n",
-			 vslice_stream_err_name(ret), ret);
+		dev_warn_ratelimited(vd->vdev.dev,
+				     "leaving RESUMING with an unusable stream: %s (%d)\n",
+				     vslice_stream_err_name(ret), ret);
 		return ret;
 	}
 	vslice_file_disable(f);
