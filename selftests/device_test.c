@@ -1346,39 +1346,11 @@ TEST_F(dev, irq_eventfds_survive_reset_and_close)
  * model can object, and load it into instance B.
  */
 
-union feat_buf {
-	struct vfio_device_feature f;
-	char raw[sizeof(struct vfio_device_feature) + 64];
-};
-
-static int mig_set(int dev, __u32 state, int *data_fd)
-{
-	union feat_buf b;
-	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
-
-	memset(&b, 0, sizeof(b));
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_SET |
-		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	m->device_state = state;
-	m->data_fd = -1;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		return -errno;
-	if (data_fd)
-		*data_fd = m->data_fd;
-	else if (m->data_fd >= 0)
-		close(m->data_fd);
-	return 0;
-}
-
 static bool mig_supported(int dev)
 {
-	union feat_buf b;
+	__u64 flags;
 
-	memset(&b, 0, sizeof(b));
-	b.f.argsz = sizeof(b.f) + sizeof(struct vfio_device_feature_migration);
-	b.f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
-	return !ioctl(dev, VFIO_DEVICE_FEATURE, &b);
+	return !vs_mig_flags(dev, &flags);
 }
 
 /* CRC32C register update (seed ~0, final xor ~0 by the caller). */
@@ -1509,12 +1481,12 @@ static int load_stream(struct vs_inst *in, const struct blob *b)
 {
 	int fd, ret;
 
-	ret = mig_set(in->device, VFIO_DEVICE_STATE_RESUMING, &fd);
+	ret = vs_mig_set_state(in->device, VFIO_DEVICE_STATE_RESUMING, &fd);
 	if (ret)
 		return ret;
 	ret = write_all(fd, b->buf, b->len);
 	if (!ret)
-		ret = mig_set(in->device, VFIO_DEVICE_STATE_RUNNING, NULL);
+		ret = vs_mig_set_state(in->device, VFIO_DEVICE_STATE_RUNNING, NULL);
 	close(fd);
 	if (ret)	/* back to a usable device */
 		ioctl(in->device, VFIO_DEVICE_RESET);
@@ -1573,10 +1545,10 @@ FIXTURE_SETUP(state)
 	ASSERT_EQ((ssize_t)PAGE, vram_rw(a, 7 * PAGE, page, PAGE, true));
 	ASSERT_EQ(0, vs_cfg_read(a, 0, self->cfg_a, 256));
 
-	ASSERT_EQ(0, mig_set(a->device, VFIO_DEVICE_STATE_STOP_COPY, &fd));
+	ASSERT_EQ(0, vs_mig_set_state(a->device, VFIO_DEVICE_STATE_STOP_COPY, &fd));
 	ASSERT_EQ(0, read_all(fd, &self->s));
 	close(fd);
-	ASSERT_EQ(0, mig_set(a->device, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a->device, VFIO_DEVICE_STATE_RUNNING, NULL));
 	self->hw = find_sec(&self->s, VSLICE_SEC_HW);
 	ASSERT_LT(0, self->hw);
 	ASSERT_LT(0, find_sec(&self->s, VSLICE_SEC_END));

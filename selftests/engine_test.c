@@ -285,29 +285,6 @@ static int eventfd_fired(int fd, int ms)
 	return read(fd, &n, sizeof(n)) == sizeof(n) && n >= 1;
 }
 
-/* VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE; *@data_fd gets the data fd, if any. */
-static int mig_set_state(struct eng *e, __u32 state, int *data_fd)
-{
-	char raw[sizeof(struct vfio_device_feature) +
-		 sizeof(struct vfio_device_feature_mig_state)];
-	struct vfio_device_feature *f = (struct vfio_device_feature *)raw;
-	struct vfio_device_feature_mig_state *st = (void *)f->data;
-
-	memset(raw, 0, sizeof(raw));
-	f->argsz = sizeof(raw);
-	f->flags = VFIO_DEVICE_FEATURE_SET |
-		   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	st->device_state = state;
-	st->data_fd = -1;
-	if (ioctl(e->in.device, VFIO_DEVICE_FEATURE, f))
-		return -errno;
-	if (data_fd)
-		*data_fd = st->data_fd;
-	else if (st->data_fd >= 0)
-		close(st->data_fd);
-	return 0;
-}
-
 /* Read a data fd to EOF into a malloc()ed buffer; returns its length. */
 static ssize_t read_stream(int fd, __u8 **out)
 {
@@ -650,13 +627,13 @@ TEST_F_TIMEOUT(engine, quiesce_checkpoints_mid_command, 300)
 	submit(e, cmd_fill(0, 0xc0ffee00, len));
 	for (i = 0; i < 2000 && vram_rd32(e, 0) != 0xc0ffee00; i++)
 		sleep_ms(1);
-	ret = mig_set_state(e, VFIO_DEVICE_STATE_STOP, NULL);
+	ret = vs_mig_set_state(e->in.device, VFIO_DEVICE_STATE_STOP, NULL);
 	if (ret)
 		SKIP(return, "no v2 migration: %s", strerror(-ret));
 	head = reg(e, VSLICE_REG_RING_HEAD);
 	last = vram_rd32(e, len - 4);
 	if (head != 0 || last == 0xc0ffee00) {
-		mig_set_state(e, VFIO_DEVICE_STATE_RUNNING, NULL);
+		vs_mig_set_state(e->in.device, VFIO_DEVICE_STATE_RUNNING, NULL);
 		SKIP(return, "FILL finished before STOP");
 	}
 	ASSERT_EQ(0xc0ffee00, vram_rd32(e, 0)) TH_LOG("FILL had started");
@@ -665,7 +642,7 @@ TEST_F_TIMEOUT(engine, quiesce_checkpoints_mid_command, 300)
 		TH_LOG("stopped engine completes nothing");
 	ASSERT_EQ(0, vram_rd32(e, len - 4))
 		TH_LOG("stopped engine writes no VRAM");
-	ASSERT_EQ(0, mig_set_state(e, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(e->in.device, VFIO_DEVICE_STATE_RUNNING, NULL));
 	ASSERT_EQ(0, wait_idle(e)) TH_LOG("resumed FILL completes");
 	ASSERT_EQ(1, reg(e, VSLICE_REG_CMD_COUNT))
 		TH_LOG("the checkpointed command completes exactly once");
@@ -699,13 +676,13 @@ TEST_F_TIMEOUT(engine, migrated_checkpoint_resumes_at_progress, 600)
 	submit(s, cmd_to_vram(BIG_IOVA, 0, big));
 	for (i = 0; i < 10000 && vram_rd32(s, 0) != le32_at(src_mem); i++)
 		sleep_ms(1);
-	ret = mig_set_state(s, VFIO_DEVICE_STATE_STOP, NULL);
+	ret = vs_mig_set_state(s->in.device, VFIO_DEVICE_STATE_STOP, NULL);
 	if (ret)
 		SKIP(return, "no v2 migration: %s", strerror(-ret));
 	if (reg(s, VSLICE_REG_RING_HEAD) != 0 ||
 	    vram_rd32(s, big - 4) == le32_at(src_mem + big - 4))
 		SKIP(return, "copy finished before STOP");
-	ASSERT_EQ(0, mig_set_state(s, VFIO_DEVICE_STATE_STOP_COPY, &fd));
+	ASSERT_EQ(0, vs_mig_set_state(s->in.device, VFIO_DEVICE_STATE_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
 	slen = read_stream(fd, &stream);
 	close(fd);
@@ -719,11 +696,11 @@ TEST_F_TIMEOUT(engine, migrated_checkpoint_resumes_at_progress, 600)
 	dst_mem = vs_dma_map(&d->in, BIG_IOVA, big);
 	ASSERT_NE(NULL, dst_mem);
 	fill_random(dst_mem, big, 22);
-	ASSERT_EQ(0, mig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ASSERT_EQ(0, vs_mig_set_state(d->in.device, VFIO_DEVICE_STATE_RESUMING, &fd));
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, write_stream(fd, stream, slen));
 	close(fd);
-	ASSERT_EQ(0, mig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL))
+	ASSERT_EQ(0, vs_mig_set_state(d->in.device, VFIO_DEVICE_STATE_RUNNING, NULL))
 		TH_LOG("destination accepts the stream");
 	ASSERT_EQ(0, wait_idle(d)) TH_LOG("destination finishes the command");
 	ASSERT_EQ(1, reg(d, VSLICE_REG_CMD_COUNT))

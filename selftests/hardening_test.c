@@ -155,58 +155,6 @@ static const char *ename(int e)
 /* v2 migration uAPI                                                   */
 /* ------------------------------------------------------------------ */
 
-union feat_buf {
-	struct vfio_device_feature f;
-	__u64 raw[(sizeof(struct vfio_device_feature) + 16) / 8];
-};
-
-static int mig_flags(int dev, __u64 *flags)
-{
-	union feat_buf b = { 0 };
-	struct vfio_device_feature_migration *m = (void *)b.f.data;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		return -errno;
-	*flags = m->flags;
-	return 0;
-}
-
-/* SET MIG_DEVICE_STATE: 0 or -errno; *data_fd gets the new fd or -1. */
-static int mig_set(int dev, __u32 state, int *data_fd)
-{
-	union feat_buf b = { 0 };
-	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
-	int ret = 0;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_SET |
-		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	m->device_state = state;
-	m->data_fd = -1;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		ret = -errno;
-	if (data_fd)
-		*data_fd = ret ? -1 : m->data_fd;
-	else if (!ret && m->data_fd >= 0)
-		close(m->data_fd);
-	return ret;
-}
-
-static __u32 mig_get(int dev)
-{
-	union feat_buf b = { 0 };
-	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_GET |
-		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		return ~0u;
-	return m->device_state;
-}
-
 static int dev_reset(int dev)
 {
 	return ioctl(dev, VFIO_DEVICE_RESET) ? -errno : 0;
@@ -448,7 +396,7 @@ static int dev_create(struct dev *d, const char *type)
 	ret = vs_open(&d->in);
 	if (ret)
 		return ret;
-	ret = mig_flags(d->in.device, &flags);
+	ret = vs_mig_flags(d->in.device, &flags);
 	if (ret)
 		return ret;
 	d->precopy = flags & VFIO_MIGRATION_PRE_COPY;
@@ -510,10 +458,10 @@ static int ld_begin(struct loader *l)
 	l->fd = -1;
 	if (l->v1)
 		return v1_set_state(l->d, VSLICE_V1_STATE_RESUMING);
-	ret = mig_set(l->d->in.device, ST_STOP, NULL);
+	ret = vs_mig_set_state(l->d->in.device, ST_STOP, NULL);
 	if (ret)
 		return ret;
-	ret = mig_set(l->d->in.device, ST_RESUMING, &l->fd);
+	ret = vs_mig_set_state(l->d->in.device, ST_RESUMING, &l->fd);
 	if (!ret && l->fd < 0)
 		ret = -EBADF;
 	return ret;
@@ -562,14 +510,14 @@ static int ld_end(struct loader *l)
 {
 	if (l->v1)
 		return v1_set_state(l->d, VSLICE_V1_STATE_STOP);
-	return mig_set(l->d->in.device, ST_STOP, NULL);
+	return vs_mig_set_state(l->d->in.device, ST_STOP, NULL);
 }
 
 static bool ld_resuming(struct loader *l)
 {
 	if (l->v1)
 		return v1_state(l->d) == VSLICE_V1_STATE_RESUMING;
-	return mig_get(l->d->in.device) == ST_RESUMING;
+	return vs_mig_get_state(l->d->in.device) == ST_RESUMING;
 }
 
 /* Load a whole stream into @d and stop there: 0 or the first -errno. */
@@ -596,14 +544,14 @@ static int save_fresh(struct dev *d, struct buf *out)
 	int fd, ret;
 
 	out->len = 0;
-	ret = mig_set(d->in.device, ST_STOP_COPY, &fd);
+	ret = vs_mig_set_state(d->in.device, ST_STOP_COPY, &fd);
 	if (ret)
 		return ret;
 	ret = buf_read_fd(fd, out);
 	close(fd);
 	if (ret)
 		return ret;
-	return mig_set(d->in.device, ST_STOP, NULL);
+	return vs_mig_set_state(d->in.device, ST_STOP, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1037,14 +985,14 @@ static void make_source(struct __test_metadata *_metadata, struct dev *a,
 	for (i = 0; i < 100000; i++)
 		if (vs_rd32(&a->in, VSLICE_REG_RING_HEAD) >= 24)
 			break;
-	ASSERT_EQ(0, mig_set(a->in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_STOP, NULL));
 	head = vs_rd32(&a->in, VSLICE_REG_RING_HEAD);
 	tail = vs_rd32(&a->in, VSLICE_REG_RING_TAIL);
-	ASSERT_EQ(0, mig_set(a->in.device, ST_STOP_COPY, &fd));
+	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, buf_read_fd(fd, s));
 	close(fd);
-	ASSERT_EQ(0, mig_set(a->in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_STOP, NULL));
 	hw = stream_find(s, VSLICE_SEC_HW);
 	ASSERT_NE(NULL, hw);
 	ksft_print_msg("source stream: %zu bytes; ring stopped at head %u, tail %u (%u pending)\n",
@@ -1168,7 +1116,7 @@ static bool sweep_recover(struct sweep *sw, struct loader *l,
 	if (dev_reset(in->device)) {
 		ok = false;
 	} else {
-		st = sw->v1 ? v1_state(&sw->b) : mig_get(in->device);
+		st = sw->v1 ? v1_state(&sw->b) : vs_mig_get_state(in->device);
 		if (st != (sw->v1 ? VSLICE_V1_STATE_RUNNING : ST_RUNNING))
 			ok = false;
 	}
@@ -1681,8 +1629,8 @@ TEST_F_TIMEOUT(sweep, hostile_device_state, 300)
 				ret = v1_set_state(&sw->b,
 						   VSLICE_V1_STATE_RUNNING);
 			else
-				ret = mig_set(sw->b.in.device, ST_RUNNING,
-					      NULL);
+				ret = vs_mig_set_state(sw->b.in.device,
+						       ST_RUNNING, NULL);
 			EXPECT_EQ(0, ret) TH_LOG("%s: cannot run", label);
 			vs_wr32(&sw->b.in, VSLICE_REG_DOORBELL, 1);
 			wait_quiet(&sw->b.in, 50);
@@ -1694,7 +1642,7 @@ TEST_F_TIMEOUT(sweep, hostile_device_state, 300)
 		    sw->no_recovery++ < SHOW_MAX)
 			ksft_print_msg("%s: registers do not answer\n", label);
 		if (dev_reset(sw->b.in.device) ||
-		    mig_get(sw->b.in.device) != ST_RUNNING ||
+		    vs_mig_get_state(sw->b.in.device) != ST_RUNNING ||
 		    vs_rd32(&sw->b.in, VSLICE_REG_CONTROL) != 0) {
 			if (sw->no_recovery++ < SHOW_MAX)
 				ksft_print_msg("%s: no recovery by reset\n",
@@ -1756,7 +1704,7 @@ static void migrate_check(struct __test_metadata *_metadata, struct dev *a,
 	for (i = 0; i < 6; i++)
 		ASSERT_EQ(0, vram_pattern(&a->in, i * 3 * VS_MIB, 3 * PG, i));
 	vs_wr32(&a->in, VSLICE_REG_SCRATCH(0), 0x600d);
-	ASSERT_EQ(0, mig_set(a->in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_STOP, NULL));
 	ASSERT_EQ(0, save_fresh(a, &s));
 	ASSERT_EQ(0, load_all(b, v1, s.p, s.len, 3, 32 * 1024));
 	ASSERT_EQ(0, save_fresh(a, &sa));
@@ -1764,8 +1712,8 @@ static void migrate_check(struct __test_metadata *_metadata, struct dev *a,
 	EXPECT_EQ(sa.len, sb.len);
 	EXPECT_EQ(0, memcmp(sa.p, sb.p, sa.len < sb.len ? sa.len : sb.len));
 	EXPECT_EQ(0x600du, vs_rd32(&b->in, VSLICE_REG_SCRATCH(0)));
-	ASSERT_EQ(0, mig_set(a->in.device, ST_RUNNING, NULL));
-	ASSERT_EQ(0, mig_set(b->in.device, ST_RUNNING, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_RUNNING, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(b->in.device, ST_RUNNING, NULL));
 	buf_free(&s);
 	buf_free(&sa);
 	buf_free(&sb);
@@ -1845,14 +1793,14 @@ TEST_F_TIMEOUT(race, remove_while_open, 120)
 		ASSERT_EQ(0, eng_submit(&d.in, &e, c, 32));
 
 		if (round == 0 && d.precopy) {
-			ASSERT_EQ(0, mig_set(d.in.device, ST_PRE_COPY, &fd));
+			ASSERT_EQ(0, vs_mig_set_state(d.in.device, ST_PRE_COPY, &fd));
 			ASSERT_LT(0, read(fd, b, sizeof(b)));
 		} else if (round <= 1) {
-			ASSERT_EQ(0, mig_set(d.in.device, ST_STOP_COPY, &fd));
+			ASSERT_EQ(0, vs_mig_set_state(d.in.device, ST_STOP_COPY, &fd));
 			ASSERT_LT(0, read(fd, b, sizeof(b)));
 		} else {
-			ASSERT_EQ(0, mig_set(d.in.device, ST_STOP, NULL));
-			ASSERT_EQ(0, mig_set(d.in.device, ST_RESUMING, &fd));
+			ASSERT_EQ(0, vs_mig_set_state(d.in.device, ST_STOP, NULL));
+			ASSERT_EQ(0, vs_mig_set_state(d.in.device, ST_RESUMING, &fd));
 			ASSERT_EQ(16, write(fd, "VSLSMIGM\1\0\0\0\1\0\0\0", 16));
 		}
 		ASSERT_LE(0, fd);
@@ -1895,8 +1843,8 @@ TEST_F_TIMEOUT(race, remove_while_open, 120)
 				ASSERT_EQ(0, dev_create(&n[k], VS_TYPE_128));
 				nfd[k] = -1;
 				if (n[k].precopy)
-					mig_set(n[k].in.device, ST_PRE_COPY,
-						&nfd[k]);
+					vs_mig_set_state(n[k].in.device,
+							 ST_PRE_COPY, &nfd[k]);
 			}
 			EXPECT_EQ(-1, read(fd, b, sizeof(b)));
 			EXPECT_EQ(ENODEV, errno);
@@ -1982,9 +1930,9 @@ TEST_F_TIMEOUT(race, close_mid_stream, 180)
 	ASSERT_EQ(0, dev_create(&a, VS_TYPE_128));
 	ASSERT_EQ(0, dev_create(&b, VS_TYPE_128));
 	ASSERT_EQ(0, vram_pattern(&a.in, 0, 2 << 20, 5));
-	ASSERT_EQ(0, mig_set(a.in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_STOP, NULL));
 	ASSERT_EQ(0, save_fresh(&a, &s));
-	ASSERT_EQ(0, mig_set(a.in.device, ST_RUNNING, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_RUNNING, NULL));
 
 	for (round = 0; round < 16; round++) {
 		bool save = round % 2 == 0;
@@ -1994,11 +1942,11 @@ TEST_F_TIMEOUT(race, close_mid_stream, 180)
 
 		if (save) {
 			ASSERT_EQ(0, vram_pattern(&a.in, 0, 2 << 20, round));
-			ASSERT_EQ(0, mig_set(a.in.device, d->precopy && round % 4 ?
+			ASSERT_EQ(0, vs_mig_set_state(a.in.device, d->precopy && round % 4 ?
 					     ST_PRE_COPY : ST_STOP_COPY, &p.fd));
 		} else {
-			ASSERT_EQ(0, mig_set(b.in.device, ST_STOP, NULL));
-			ASSERT_EQ(0, mig_set(b.in.device, ST_RESUMING, &p.fd));
+			ASSERT_EQ(0, vs_mig_set_state(b.in.device, ST_STOP, NULL));
+			ASSERT_EQ(0, vs_mig_set_state(b.in.device, ST_RESUMING, &p.fd));
 		}
 		ASSERT_LE(0, p.fd);
 		ASSERT_EQ(0, pthread_create(&th, NULL,
@@ -2020,7 +1968,7 @@ TEST_F_TIMEOUT(race, close_mid_stream, 180)
 		}
 		close(p.fd);
 		ASSERT_EQ(0, vs_open(&d->in));
-		EXPECT_EQ(ST_RUNNING, mig_get(d->in.device));
+		EXPECT_EQ(ST_RUNNING, vs_mig_get_state(d->in.device));
 		if (d->have_v1)
 			EXPECT_EQ(VSLICE_V1_STATE_RUNNING, v1_state(d));
 	}
@@ -2079,17 +2027,17 @@ static void *mig_loop_thread(void *arg)
 			vram_pattern(&m->d->in, (xrnd(&m->rng) % 32) * VS_MIB,
 				     64 * 1024, m->sessions);
 			s.len = 0;
-			ret = mig_set(m->d->in.device, m->d->precopy ?
+			ret = vs_mig_set_state(m->d->in.device, m->d->precopy ?
 				      ST_PRE_COPY : ST_STOP_COPY, &fd);
 			if (ret) {
 				m->failed++;
-				mig_set(m->d->in.device, ST_RUNNING, NULL);
+				vs_mig_set_state(m->d->in.device, ST_RUNNING, NULL);
 				continue;
 			}
 			ret = buf_read_fd(fd, &s);
 			if (ret == -ENOMSG) {
-				ret = mig_set(m->d->in.device, ST_STOP_COPY,
-					      NULL);
+				ret = vs_mig_set_state(m->d->in.device,
+						       ST_STOP_COPY, NULL);
 				if (!ret)
 					ret = buf_read_fd(fd, &s);
 			}
@@ -2098,7 +2046,7 @@ static void *mig_loop_thread(void *arg)
 				m->failed++;
 			else
 				m->complete++;
-			mig_set(m->d->in.device, ST_RUNNING, NULL);
+			vs_mig_set_state(m->d->in.device, ST_RUNNING, NULL);
 		} else {
 			ret = load_all(m->d, m->v1, m->src->p, m->src->len,
 				       xrnd(&m->rng), 16 * 1024);
@@ -2109,7 +2057,7 @@ static void *mig_loop_thread(void *arg)
 			if (m->v1)
 				v1_set_state(m->d, VSLICE_V1_STATE_RUNNING);
 			else
-				mig_set(m->d->in.device, ST_RUNNING, NULL);
+				vs_mig_set_state(m->d->in.device, ST_RUNNING, NULL);
 		}
 	}
 	buf_free(&s);
@@ -2132,9 +2080,9 @@ TEST_F_TIMEOUT(race, reset_during_save_and_resume, 120)
 	ASSERT_EQ(0, dev_create(&a, VS_TYPE_128));
 	ASSERT_EQ(0, dev_create(&b, VS_TYPE_128));
 	ASSERT_EQ(0, vram_pattern(&a.in, 0, 1 << 20, 9));
-	ASSERT_EQ(0, mig_set(a.in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_STOP, NULL));
 	ASSERT_EQ(0, save_fresh(&a, &s));
-	ASSERT_EQ(0, mig_set(a.in.device, ST_RUNNING, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_RUNNING, NULL));
 
 	/* pass 0 resumes through the v2 fd, pass 1 through the v1 region */
 	ASSERT_EQ(0, pthread_create(&t4, NULL, dfs_reader_thread, &dr));
@@ -2305,19 +2253,19 @@ TEST_F_TIMEOUT(race, dma_unmap_under_engine_and_migration, 240)
 		__atomic_store_n(&u.stop, false, __ATOMIC_RELEASE);
 		ASSERT_EQ(0, pthread_create(&th, NULL, unmap_thread, &u));
 		s.len = 0;
-		ASSERT_EQ(0, mig_set(a.in.device, next, &fd));
+		ASSERT_EQ(0, vs_mig_set_state(a.in.device, next, &fd));
 		ASSERT_LE(0, fd);
 		ret = buf_read_fd(fd, &s);
 		if (ret == -ENOMSG) {
 			sleep_us(20000);
 			ret = buf_read_fd(fd, &s);
 			EXPECT_EQ(-ENOMSG, ret);
-			ASSERT_EQ(0, mig_set(a.in.device, ST_STOP_COPY, NULL));
+			ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_STOP_COPY, NULL));
 			ret = buf_read_fd(fd, &s);
 		}
 		EXPECT_EQ(0, ret);
 		close(fd);
-		ASSERT_EQ(0, mig_set(a.in.device, ST_STOP, NULL));
+		ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_STOP, NULL));
 		/* the unmaps go on while A is stopped, pins or not */
 		sleep_us(20000);
 		__atomic_store_n(&u.stop, true, __ATOMIC_RELEASE);
@@ -2335,8 +2283,8 @@ TEST_F_TIMEOUT(race, dma_unmap_under_engine_and_migration, 240)
 			TH_LOG("round %d: B differs from A", round);
 		ksft_print_msg("migration round %d: %zu-byte stream, %lu unmaps so far\n",
 			       round, s.len, u.unmaps);
-		ASSERT_EQ(0, mig_set(a.in.device, ST_RUNNING, NULL));
-		ASSERT_EQ(0, mig_set(b.in.device, ST_RUNNING, NULL));
+		ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_RUNNING, NULL));
+		ASSERT_EQ(0, vs_mig_set_state(b.in.device, ST_RUNNING, NULL));
 		ASSERT_LE(0, drain_ring(&a.in));
 		ASSERT_EQ(0, wait_quiet(&b.in, 60000));
 		/* B's ring is A's guest memory, which B does not have */
@@ -2382,7 +2330,7 @@ static void *pair_saver(void *arg)
 		p->save_err = -ENOMEM;
 		goto out;
 	}
-	ret = mig_set(in->device, stopcopy ? ST_STOP_COPY : ST_PRE_COPY, &fd);
+	ret = vs_mig_set_state(in->device, stopcopy ? ST_STOP_COPY : ST_PRE_COPY, &fd);
 	if (ret)
 		goto out;
 	for (;;) {
@@ -2412,12 +2360,12 @@ static void *pair_saver(void *arg)
 			sleep_us(10000);
 			continue;
 		}
-		ret = mig_set(in->device, ST_STOP_COPY, NULL);
+		ret = vs_mig_set_state(in->device, ST_STOP_COPY, NULL);
 		if (ret)
 			break;
 	}
 	if (!ret)
-		ret = mig_set(in->device, ST_STOP, NULL);
+		ret = vs_mig_set_state(in->device, ST_STOP, NULL);
 out:
 	p->save_err = ret;
 	if (fd >= 0)
@@ -2522,8 +2470,8 @@ TEST_F_TIMEOUT(race, all_instances_migrate_at_once, 300)
 
 			EXPECT_EQ(0, p->save_err) TH_LOG("pair %d save", i);
 			EXPECT_EQ(0, p->load_err) TH_LOG("pair %d load", i);
-			EXPECT_EQ(ST_STOP, mig_get(p->a.in.device));
-			EXPECT_EQ(ST_STOP, mig_get(p->b.in.device));
+			EXPECT_EQ(ST_STOP, vs_mig_get_state(p->a.in.device));
+			EXPECT_EQ(ST_STOP, vs_mig_get_state(p->b.in.device));
 			/* B holds exactly what A stopped with */
 			ASSERT_EQ(0, save_fresh(&p->a, &sa));
 			ASSERT_EQ(0, save_fresh(&p->b, &sb));
@@ -2539,8 +2487,8 @@ TEST_F_TIMEOUT(race, all_instances_migrate_at_once, 300)
 			ksft_print_msg("  pair %d: stopped, %u commands pending; state %zu bytes\n",
 				       i, (tail - head) % RING_ENTRIES, sa.len);
 			/* both run on: A its ring, B A's ring without A's memory */
-			EXPECT_EQ(0, mig_set(p->a.in.device, ST_RUNNING, NULL));
-			EXPECT_EQ(0, mig_set(p->b.in.device, ST_RUNNING, NULL));
+			EXPECT_EQ(0, vs_mig_set_state(p->a.in.device, ST_RUNNING, NULL));
+			EXPECT_EQ(0, vs_mig_set_state(p->b.in.device, ST_RUNNING, NULL));
 		}
 		for (i = 0; i < NPAIRS; i++) {
 			EXPECT_EQ(0, wait_quiet(&pm[i].a.in, 120000));
@@ -2613,7 +2561,7 @@ static void *storm_worker(void *arg)
 			if (vs_rd32(&in, VSLICE_REG_ID) == VSLICE_ID_MAGIC)
 				__atomic_add_fetch(&s->opened, 1,
 						   __ATOMIC_RELAXED);
-			mig_set(in.device, ST_STOP_COPY, NULL);
+			vs_mig_set_state(in.device, ST_STOP_COPY, NULL);
 			sleep_us(xrnd(&rng) % 2000);
 			vs_close(&in);
 		}

@@ -276,6 +276,58 @@ int vs_region_offset(int device, unsigned int index, uint64_t *off,
 	return 0;
 }
 
+/* A feature header with room for the small migration payloads. */
+union vs_feat_buf {
+	struct vfio_device_feature f;
+	uint64_t raw[(sizeof(struct vfio_device_feature) + 16) / 8];
+};
+
+int vs_mig_set_state(int device, uint32_t state, int *data_fd)
+{
+	union vs_feat_buf b = { 0 };
+	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
+	int ret = 0;
+
+	b.f.argsz = sizeof(b.f) + sizeof(*m);
+	b.f.flags = VFIO_DEVICE_FEATURE_SET |
+		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	m->device_state = state;
+	m->data_fd = -1;
+	if (ioctl(device, VFIO_DEVICE_FEATURE, &b))
+		ret = -errno;
+	if (data_fd)
+		*data_fd = ret ? -1 : m->data_fd;
+	else if (!ret && m->data_fd >= 0)
+		close(m->data_fd);
+	return ret;
+}
+
+uint32_t vs_mig_get_state(int device)
+{
+	union vs_feat_buf b = { 0 };
+	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
+
+	b.f.argsz = sizeof(b.f) + sizeof(*m);
+	b.f.flags = VFIO_DEVICE_FEATURE_GET |
+		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	if (ioctl(device, VFIO_DEVICE_FEATURE, &b))
+		return ~0u;
+	return m->device_state;
+}
+
+int vs_mig_flags(int device, __u64 *flags)
+{
+	union vs_feat_buf b = { 0 };
+	struct vfio_device_feature_migration *m = (void *)b.f.data;
+
+	b.f.argsz = sizeof(b.f) + sizeof(*m);
+	b.f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
+	if (ioctl(device, VFIO_DEVICE_FEATURE, &b))
+		return -errno;
+	*flags = m->flags;
+	return 0;
+}
+
 static uint64_t vs_index_off(unsigned int index)
 {
 	return (uint64_t)index << 40;

@@ -67,6 +67,16 @@ void *vs_region_cap(struct vfio_region_info *info, uint16_t id);
 int vs_region_offset(int device, unsigned int index, uint64_t *off,
 		     uint64_t *size);
 
+/*
+ * v2 migration uAPI.  vs_mig_set_state(): 0 or -errno; *data_fd gets the
+ * fd the kernel handed out, or -1 (also on error); with data_fd NULL any
+ * handed-out fd is closed.  vs_mig_get_state(): the state, or ~0u.
+ * vs_mig_flags(): 0 and *flags (VFIO_MIGRATION_*), or -errno.
+ */
+int vs_mig_set_state(int device, uint32_t state, int *data_fd);
+uint32_t vs_mig_get_state(int device);
+int vs_mig_flags(int device, __u64 *flags);
+
 /* Register / region access through the device fd. */
 uint32_t vs_rd32(struct vs_inst *in, uint32_t reg);
 void vs_wr32(struct vs_inst *in, uint32_t reg, uint32_t val);

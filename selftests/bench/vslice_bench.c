@@ -378,29 +378,9 @@ union feat_buf {
 	__u64 raw[(sizeof(struct vfio_device_feature) + 16) / 8];
 };
 
-static int mig_set(struct dev *d, __u32 state, int *data_fd)
-{
-	union feat_buf b = { 0 };
-	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
-	int ret = 0;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_SET |
-		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	m->device_state = state;
-	m->data_fd = -1;
-	if (ioctl(d->in.device, VFIO_DEVICE_FEATURE, &b))
-		ret = -errno;
-	if (data_fd)
-		*data_fd = m->data_fd;
-	else if (!ret && m->data_fd >= 0)
-		close(m->data_fd);
-	return ret;
-}
-
 static void mig_must(struct dev *d, __u32 state, int *data_fd)
 {
-	int ret = mig_set(d, state, data_fd);
+	int ret = vs_mig_set_state(d->in.device, state, data_fd);
 
 	if (ret)
 		die("MIG_DEVICE_STATE %u: %s", state, strerror(-ret));
@@ -514,7 +494,7 @@ static uint64_t resume_v2(struct dev *d, const uint8_t *store, uint64_t len,
 			    w < 0 ? strerror(errno) : "short");
 		off += n;
 	}
-	ret = mig_set(d, ST_STOP, NULL);
+	ret = vs_mig_set_state(d->in.device, ST_STOP, NULL);
 	t0 = now_ns() - t0;
 	if (ret)
 		die("RESUMING -> STOP: %s", strerror(-ret));
