@@ -7,9 +7,11 @@
 #
 #   KVER := $(shell . scripts/kver.sh && vslice_kver_resolve 6.12)
 #
-# Accepted series: "6.12" (bookworm-security's 6.12.*+deb12-amd64) and
-# "6.1" (bookworm's 6.1.0-N-amd64).  An exact version string is accepted
-# everywhere a series is, and passes through unchanged (pins a version).
+# Accepted series: "6.12" (bookworm-security's 6.12.*+deb12-amd64),
+# "6.1" (bookworm's 6.1.0-N-amd64) and "debug" (the 6.12.N-vslice-debug
+# kernel scripts/debug-kernel builds from linux-source-6.12).  An exact
+# version string is accepted everywhere a series is, and passes through
+# unchanged (pins a version).
 #
 # Environment: VSLICE_CACHE (default /var/cache/vslice) holds the unpacked
 # kernel images, one kernel-<version>/ directory each.
@@ -26,19 +28,37 @@ vslice_kver_regex() {
 	esac
 }
 
-# vslice_kver_series VERSION-OR-SERIES: "6.12" or "6.1".
+# vslice_kver_series VERSION-OR-SERIES: "6.12", "6.1" or "debug".
 vslice_kver_series() {
 	case "$1" in
+	debug|*-vslice-debug)	echo debug ;;
 	6.12|6.12.*)	echo 6.12 ;;
 	6.1|6.1.*)	echo 6.1 ;;
-	*)		echo "vslice: unknown kernel series '$1' (want 6.12 or 6.1)" >&2
+	*)		echo "vslice: unknown kernel series '$1' (want 6.12, 6.1 or debug)" >&2
 			return 1 ;;
 	esac
 }
 
-# vslice_kernel_dir VERSION: the unpacked linux-image-VERSION-unsigned.
+# vslice_kernel_dir VERSION: the unpacked linux-image-VERSION-unsigned
+# (or, for the debug kernel, its installed image and modules).
 vslice_kernel_dir() {
 	echo "$VSLICE_CACHE/kernel-$1"
+}
+
+# vslice_kdir VERSION: the tree to build modules against: Debian's
+# linux-headers package, or the debug kernel's own build tree.
+vslice_kdir() {
+	case "$1" in
+	*-vslice-debug)	echo "$(vslice_kernel_dir "$1")/lib/modules/$1/build" ;;
+	*)		echo "/usr/src/linux-headers-$1" ;;
+	esac
+}
+
+# vslice_kver_debug: the newest debug kernel scripts/debug-kernel installed.
+vslice_kver_debug() {
+	_d=$( (ls -1d "$VSLICE_CACHE"/kernel-*-vslice-debug 2>/dev/null || true) | sort -V | tail -n 1)
+	_v=${_d##*/kernel-}
+	[ -n "$_d" ] && [ -f "$_d/boot/vmlinuz-$_v" ] && echo "$_v"
 }
 
 # vslice_kver_installed SERIES: newest version whose headers are installed,
@@ -82,10 +102,12 @@ vslice_kver_available() {
 vslice_kver_resolve() {
 	case "$1" in
 	6.12|6.1)	;;
+	debug)		vslice_kver_debug; return ;;
+	*-vslice-debug)	echo "$1"; return 0 ;;
 	*)		_s=$(vslice_kver_series "$1" 2>/dev/null) &&
 			printf '%s\n' "$1" | grep -Eq "$(vslice_kver_regex "$_s")" &&
 			{ echo "$1"; return 0; }
-			echo "vslice: unknown kernel '$1' (want 6.12, 6.1 or an exact version)" >&2
+			echo "vslice: unknown kernel '$1' (want 6.12, 6.1, debug or an exact version)" >&2
 			return 1 ;;
 	esac
 	vslice_kver_installed "$1" || vslice_kver_available "$1" | grep .
