@@ -6,6 +6,9 @@
 #   make                 build build/$(KVER)/vslice.ko (KVER=6.12 default, or 6.1)
 #   make test            static checks, then the selftest suite inside a VM;
 #                        last line: N passed, N failed, N skipped
+#   make test KERNEL=debug
+#                        the same suite on a 6.12 kernel built (once, cached)
+#                        with lockdep, KASAN, kmemleak, UBSAN (not in CI)
 #   make demo            create vGPUs in a VM and migrate them with real QEMU
 #   make check           sparse, checkpatch --strict, coccicheck, -Werror tests
 #   make e2e | bench | fuzz | clean
@@ -13,6 +16,13 @@
 # Everything needed is installed by scripts/setup (apt only, idempotent).
 
 KVER		?= 6.12
+KERNEL		?=
+ifeq ($(KERNEL),debug)
+KVER		:= debug
+TEST_KVERS	:= debug
+else ifneq ($(KERNEL),)
+$(error KERNEL=$(KERNEL): only KERNEL=debug is known)
+endif
 SETUP_ARGS	?=
 VSLICE_CACHE	?= /var/cache/vslice
 KSFT_DIR	:= $(VSLICE_CACHE)/linux-source-6.12/tools/testing/selftests
@@ -22,21 +32,29 @@ SETUP_STAMP	:= $(BUILD)/.setup-$(KVER)
 
 # Resolved lazily: only after setup has run.
 KVERSION	= $(shell . $(CURDIR)/scripts/kver.sh && vslice_kver_resolve $(KVER))
-KDIR		= /usr/src/linux-headers-$(KVERSION)
+KDIR		= $(shell . $(CURDIR)/scripts/kver.sh && vslice_kdir $(KVERSION))
 
 MODULE_SRCS	:= $(wildcard $(CURDIR)/mdev/*.[ch] $(CURDIR)/compat_v1/*.[ch] \
 			      $(CURDIR)/uapi/*.h) $(CURDIR)/Kbuild
 
 
-.PHONY: all module _module setup selftests test check demo e2e bench fuzz clean
+.PHONY: all module _module setup selftests test check demo e2e bench fuzz clean FORCE
 
 all: module
 
 # Setup is idempotent but not free: run it once per checkout and series.
+# The debug kernel's script checks its own cache, so it runs every time.
+ifeq ($(KVER),debug)
+$(SETUP_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	scripts/debug-kernel
+	@touch $@
+else
 $(SETUP_STAMP): scripts/setup scripts/kver.sh
 	@mkdir -p $(BUILD)
 	scripts/setup --kver $(KVER) $(SETUP_ARGS)
 	@touch $@
+endif
 
 setup: $(SETUP_STAMP)
 
