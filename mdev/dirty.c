@@ -15,7 +15,7 @@
  * in vfio.ko unconditionally.
  *
  * Locking: the xarray's internal lock only.  Marking runs in the engine
- * worker (under engine.dma_lock); reports run under the vfio core's
+ * worker (after each write to guest memory); reports run under the vfio core's
  * ioctl path.  A page marked while a report runs is reported next time.
  */
 

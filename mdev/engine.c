@@ -17,37 +17,40 @@
  * Guest memory:
  *  - ring entries, COPY_TO_VRAM sources and FENCE values: vfio_dma_rw().
  *    Reads do not dirty guest pages; the FENCE write dirties its page.
- *  - COPY_FROM_VRAM destinations: by default the pages are pinned with
+ *  - COPY_FROM_VRAM destinations: by default vfio_dma_rw(write) too, which
+ *    type1 marks dirty exactly where it wrote.  Module parameter copy_pin=1
+ *    selects the vGPU-style path instead: the step's pages are pinned with
  *    vfio_pin_pages() (up to VSLICE_ENGINE_PIN_BATCH at once), written
- *    through kmap_local_page() and unpinned again.  Type1 marks exactly the
- *    pinned pages dirty, and only once, since nothing stays pinned across a
- *    step.  Module parameter copy_pin=0 makes the engine use
- *    vfio_dma_rw(write) instead (dirties exactly the bytes written and never
- *    involves the dma_unmap callback, see below).
+ *    through kmap_local_page() and unpinned again, so type1 marks exactly
+ *    the pinned pages dirty, once, since nothing stays pinned across a step.
  *
  * Locking.  dev_lock guards the registers, quiesced, progress and epoch; the
  * worker takes it only to snapshot the ring state and to publish a step's
- * result, never across a guest memory access.  dma_lock is held around
- * each guest memory access (pin..copy..unpin, vfio_dma_rw()) and by
- * vslice_engine_dma_unmap(); the two locks are never held together.  The
- * lock chain the engine adds is device_list_lock (type1, around the
- * dma_unmap callbacks) -> dma_lock -> iommu->lock (pin, unpin, dma_rw).
- * Type1 calls dma_unmap after dropping iommu->lock, and only for a mapping
- * that has pinned pages, so an unmap racing a step waits for the step's
- * unpin and then finds no pages pinned; the worker does not start another
- * access while a callback waits (vslice_dma_lock()), so that wait is at
- * most one step.  The callback also revokes the command's guest range, so
- * the engine does not pin there again: the command fails with
- * VSLICE_ERR_DMA instead of making type1's unmap retry (it BUG()s after
- * ten).
+ * result, never across a guest memory access.  vfio_dma_rw() accesses take
+ * no engine lock: they pin nothing, so type1 never has to ask the driver
+ * before it unmaps, and an access to an unmapped address just fails.
  *
- * One hazard stays with type1 itself: vfio_notify_dma_unmap() takes
- * device_list_lock while still holding iommu->lock, and every callback
- * that unpins (as type1 requires) then takes iommu->lock under
- * device_list_lock.  Two concurrent VFIO_IOMMU_UNMAP_DMA calls that both
- * find pinned pages can deadlock in type1 whatever the driver does; a
- * driver that never holds pins when an unmap comes (copy_pin=0) is the
- * only way out.  With copy_pin=1 pins are held only within one 64 KiB step.
+ * dma_lock is held around each pinned access (pin..copy..unpin, and the
+ * test_skip_dirty references) and by vslice_engine_dma_unmap(), which type1
+ * calls only for a mapping that has pages pinned: the callback waits for
+ * the step's unpin and then finds nothing pinned.  The worker does not
+ * start another pinned access while a callback waits (vslice_dma_lock()),
+ * so that wait is at most one step.  The callback also revokes the
+ * command's guest range, so the engine does not pin there again: the
+ * command fails with VSLICE_ERR_DMA instead of making type1's unmap retry
+ * (it BUG()s after ten).  dma_lock is never held together with dev_lock.
+ *
+ * Why pinning is not the default: type1 itself orders its locks both ways
+ * around that callback.  vfio_notify_dma_unmap() takes device_list_lock
+ * while holding iommu->lock (so does vfio_iommu_type1_register_device()),
+ * and any driver that unpins, as type1 requires, takes iommu->lock under
+ * device_list_lock.  With copy_pin=1 the chain device_list_lock ->
+ * dma_lock -> iommu->lock closes that circle, and lockdep reports it the
+ * first time an unmap meets a pinned step (make test KERNEL=debug showed
+ * it).  Two concurrent VFIO_IOMMU_UNMAP_DMA calls, or an unmap and a device
+ * open on the same container, can then really deadlock whatever the
+ * driver does (QEMU serializes both under its big lock).  A driver that
+ * never holds pins is the only way out, hence copy_pin=0 by default.
  */
 
 #include <linux/highmem.h>
@@ -68,10 +71,10 @@
 #define VSLICE_ENGINE_FILL_STEP	SZ_256K
 #define VSLICE_FENCE_SIZE	sizeof(u64)
 
-static bool copy_pin = true;
+static bool copy_pin;
 module_param(copy_pin, bool, 0644);
 MODULE_PARM_DESC(copy_pin,
-		 "COPY_FROM_VRAM pins guest pages (1, default) or uses vfio_dma_rw (0)");
+		 "COPY_FROM_VRAM pins guest pages (1) or uses vfio_dma_rw (0, default)");
 
 /*
  * test_skip_dirty (tests only!) deliberately breaks dirty reporting, to
@@ -188,10 +191,10 @@ static inline struct vslice_dev *engine_to_vslice(struct vslice_engine *eng)
 }
 
 /*
- * Take dma_lock for one guest memory access.  A dma_unmap callback waiting
- * for the lock goes first: left to the mutex alone, the worker re-takes it
- * between steps before the woken callback runs, and an unmap (which holds
- * up QEMU's memory updates) can starve for many steps.
+ * Take dma_lock for one pinned guest memory access.  A dma_unmap callback
+ * waiting for the lock goes first: left to the mutex alone, the worker
+ * re-takes it between steps before the woken callback runs, and an unmap
+ * (which holds up QEMU's memory updates) can starve for many steps.
  */
 static void vslice_dma_lock(struct vslice_engine *eng)
 {
@@ -390,10 +393,8 @@ static u32 vslice_engine_fetch(struct vslice_dev *vd,
 	int ret;
 
 	memset(op, 0, sizeof(*op));
-	vslice_dma_lock(eng);
 	ret = vfio_dma_rw(&vd->vdev, s->base + (u64)s->head * VSLICE_CMD_SIZE,
 			  &cmd, sizeof(cmd), false);
-	mutex_unlock(&eng->dma_lock);
 	if (ret)
 		return VSLICE_ERR_RING_READ;
 
@@ -411,7 +412,7 @@ static u32 vslice_engine_fetch(struct vslice_dev *vd,
 	vslice_dma_lock(eng);
 	eng->dma_start = start;
 	eng->dma_end = end;
-	eng->dma_revoked = false;
+	WRITE_ONCE(eng->dma_revoked, false);
 	mutex_unlock(&eng->dma_lock);
 	return VSLICE_ERR_NONE;
 }
@@ -437,11 +438,9 @@ static u32 vslice_step_to_vram(struct vslice_dev *vd,
 	u64 n = min_t(u64, op->len - done, VSLICE_ENGINE_COPY_STEP);
 	int ret = -EFAULT;
 
-	vslice_dma_lock(eng);
-	if (!eng->dma_revoked)
+	if (!READ_ONCE(eng->dma_revoked))
 		ret = vfio_dma_rw(&vd->vdev, op->iova + done, eng->bounce, n,
 				  false);
-	mutex_unlock(&eng->dma_lock);
 	if (ret)
 		return VSLICE_ERR_DMA;
 
@@ -468,15 +467,12 @@ static u32 vslice_step_from_vram_rw(struct vslice_dev *vd,
 		return ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE : VSLICE_ERR_HOST;
 
 	ret = -EFAULT;
-	vslice_dma_lock(eng);
-	if (!eng->dma_revoked)
+	if (!READ_ONCE(eng->dma_revoked))
 		ret = vfio_dma_rw(&vd->vdev, op->iova + done, eng->bounce, n,
 				  true);
-	if (!ret)
-		vslice_dirty_mark(vd, op->iova + done, n);
-	mutex_unlock(&eng->dma_lock);
 	if (ret)
 		return VSLICE_ERR_DMA;
+	vslice_dirty_mark(vd, op->iova + done, n);
 	*stepped = n;
 	return VSLICE_ERR_NONE;
 }
@@ -560,17 +556,20 @@ static u32 vslice_step_fence(struct vslice_dev *vd, const struct vslice_op *op)
 	__le64 val = cpu_to_le64(op->len);
 	int ret = -EFAULT;
 
-	vslice_dma_lock(eng);
-	if (eng->dma_revoked)
-		ret = -EFAULT;
-	else if (unlikely(test_skip_dirty))
-		ret = vslice_stale_write(vd, op->iova, 0, &val, sizeof(val));
-	else
+	if (unlikely(test_skip_dirty)) {
+		vslice_dma_lock(eng);
+		if (!eng->dma_revoked)
+			ret = vslice_stale_write(vd, op->iova, 0, &val,
+						 sizeof(val));
+		mutex_unlock(&eng->dma_lock);
+		return ret ? VSLICE_ERR_DMA : VSLICE_ERR_NONE;
+	}
+	if (!READ_ONCE(eng->dma_revoked))
 		ret = vfio_dma_rw(&vd->vdev, op->iova, &val, sizeof(val), true);
-	if (!ret && !test_skip_dirty)
-		vslice_dirty_mark(vd, op->iova, sizeof(val));
-	mutex_unlock(&eng->dma_lock);
-	return ret ? VSLICE_ERR_DMA : VSLICE_ERR_NONE;
+	if (ret)
+		return VSLICE_ERR_DMA;
+	vslice_dirty_mark(vd, op->iova, sizeof(val));
+	return VSLICE_ERR_NONE;
 }
 
 /*
@@ -868,7 +867,7 @@ void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length)
 	atomic_inc(&eng->unmap_waiters);
 	mutex_lock(&eng->dma_lock);
 	if (eng->dma_start < end && iova < eng->dma_end)
-		eng->dma_revoked = true;
+		WRITE_ONCE(eng->dma_revoked, true);
 	vslice_stale_drop(eng, iova >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT);
 	mutex_unlock(&eng->dma_lock);
 	if (atomic_dec_and_test(&eng->unmap_waiters))

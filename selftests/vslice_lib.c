@@ -498,6 +498,11 @@ int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms)
 	return -ETIMEDOUT;
 }
 
+bool vs_kernel_has_lockdep(void)
+{
+	return access("/proc/lockdep", F_OK) == 0;
+}
+
 int vs_dmesg_bad_lines(void)
 {
 	static const char *const bad[] = {

@@ -102,5 +102,7 @@ int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms);
 
 /* Kernel log: count of lines matching BUG/WARNING/... since boot. */
 int vs_dmesg_bad_lines(void);
+/* The running kernel has lockdep (/proc/lockdep exists). */
+bool vs_kernel_has_lockdep(void);
 
 #endif /* _VSLICE_LIB_H */
