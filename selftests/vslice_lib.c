@@ -503,7 +503,29 @@ bool vs_kernel_has_lockdep(void)
 	return access("/proc/lockdep", F_OK) == 0;
 }
 
+static int dmesg_count_bad(void);
+
+/* Bad kernel log lines present when the program started. */
+static int dmesg_bad_at_start;
+
+__attribute__((constructor)) static void dmesg_mark_start(void)
+{
+	int n = dmesg_count_bad();
+
+	dmesg_bad_at_start = n > 0 ? n : 0;
+}
+
 int vs_dmesg_bad_lines(void)
+{
+	int n = dmesg_count_bad();
+
+	if (n < 0)
+		return n;
+	/* the ring buffer may have wrapped past old lines */
+	return n > dmesg_bad_at_start ? n - dmesg_bad_at_start : 0;
+}
+
+static int dmesg_count_bad(void)
 {
 	static const char *const bad[] = {
 		"BUG", "WARNING:", "Oops", "general protection", "KASAN",

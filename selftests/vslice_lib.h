@@ -100,7 +100,11 @@ void vs_ring_push(struct vs_inst *in, void *ring, uint32_t entries,
 		  const struct vslice_cmd *cmd);
 int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms);
 
-/* Kernel log: count of lines matching BUG/WARNING/... since boot. */
+/*
+ * Kernel log: lines matching BUG/WARNING/KASAN/lockdep/... that appeared
+ * since this program started (what was there before is not its doing;
+ * scripts/vm-run checks the whole log anyway).
+ */
 int vs_dmesg_bad_lines(void);
 /* The running kernel has lockdep (/proc/lockdep exists). */
 bool vs_kernel_has_lockdep(void);
