@@ -31,7 +31,7 @@ struct vslice_dev;
 /**
  * struct vslice_engine - engine state beyond the BAR0 registers
  * @work:	the worker that runs commands (system_unbound_wq)
-_ * @dma_lock:	held around every pinned guest memory access (pin..unpin,
+ * @dma_lock:	held around every pinned guest memory access (pin..unpin,
  *		test_skip_dirty references); dma_unmap takes it to wait out
  *		such an access in flight.  Never held together with dev_lock.
  * @quiesced:	no command step starts while set (FSM); under dev_lock
