@@ -21,6 +21,19 @@ struct vfio_irq_set;
 
 /**
  * struct vslice_regs - BAR0 register file (values as the guest sees them)
+ * @scratch:	SCRATCH(n), guest scratch registers
+ * @ring_base:	RING_BASE_HI:LO, ring IOVA
+ * @ring_size:	RING_SIZE, entries
+ * @ring_head:	RING_HEAD, next entry the engine runs
+ * @ring_tail:	RING_TAIL, next entry the guest fills
+ * @control:	CONTROL, VSLICE_CTRL_*
+ * @status:	STATUS, VSLICE_STATUS_*
+ * @fence:	FENCE_HI:LO, last completed fence value
+ * @irq_status:	IRQ_STATUS, pending VSLICE_IRQ_* sources
+ * @irq_mask:	IRQ_MASK, enabled sources
+ * @error:	ERROR, VSLICE_ERR_* the engine halted on
+ * @error_head:	ERROR_HEAD, ring index of the bad entry
+ * @cmd_count:	CMD_COUNT, commands completed
  *
  * Protected by vslice_dev.dev_lock.  The engine owns ring_head, fence,
  * status, error, error_head and cmd_count; mmio.c owns the rest.

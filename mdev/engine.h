@@ -51,6 +51,8 @@ struct vslice_dev;
  *		under dma_lock, read locklessly by vfio_dma_rw() accesses
  * @bounce:	worker-private bounce buffer for vfio_dma_rw() copies
  * @pages:	worker-private page array for vfio_pin_pages()
+ * @stale:	test_skip_dirty only: guest pages written without pinning,
+ *		by page index; under dma_lock
  */
 struct vslice_engine {
 	struct work_struct work;
