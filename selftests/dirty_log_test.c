@@ -35,17 +35,16 @@ enum { LOG_UNKNOWN, LOG_ABSENT, LOG_PRESENT };
  */
 static int expected_log_ops(void)
 {
-	char line[512];
+	char line[512], sym[256];
 	int ret = LOG_ABSENT;
 	FILE *f = fopen("/proc/kallsyms", "r");
 
 	if (!f)
 		return LOG_UNKNOWN;
+	/* "address type name [module]" */
 	while (fgets(line, sizeof(line), f)) {
-		char *name = strrchr(line, ' ');
-
-		if (name && !strncmp(name, " iova_bitmap_set", 16) &&
-		    (name[16] == '\n' || name[16] == '\t')) {
+		if (sscanf(line, "%*s %*s %255s", sym) == 1 &&
+		    !strcmp(sym, "iova_bitmap_set")) {
 			ret = LOG_PRESENT;
 			break;
 		}
