@@ -96,23 +96,11 @@ union feat_buf {
 	__u64 raw[(sizeof(struct vfio_device_feature) + 16) / 8];
 };
 
-/* GET VFIO_DEVICE_FEATURE_MIGRATION: 0 and *flags, or -errno. */
-static int mig_flags(int dev, __u64 *flags)
-{
-	union feat_buf b = { 0 };
-	struct vfio_device_feature_migration *m = (void *)b.f.data;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		return -errno;
-	*flags = m->flags;
-	return 0;
-}
-
 /*
  * SET MIG_DEVICE_STATE.  Returns 0 or -errno; *data_fd gets what the
- * kernel wrote back (-1 when no file was handed out).
+ * kernel wrote back (-1 when no file was handed out).  Unlike
+ * vs_mig_set_state() it seeds data_fd with -2 and reports it even on
+ * failure, so the tests see that the kernel always writes it back.
  */
 static int mig_set(int dev, __u32 state, int *data_fd)
 {
@@ -132,20 +120,6 @@ static int mig_set(int dev, __u32 state, int *data_fd)
 	else if (m->data_fd >= 0)
 		close(m->data_fd);
 	return ret;
-}
-
-/* GET MIG_DEVICE_STATE: the state, or ~0u on error. */
-static __u32 mig_get(int dev)
-{
-	union feat_buf b = { 0 };
-	struct vfio_device_feature_mig_state *m = (void *)b.f.data;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_GET |
-		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		return ~0u;
-	return m->device_state;
 }
 
 /* GET MIG_DATA_SIZE: 0 and *len, or -errno. */
@@ -625,7 +599,7 @@ static void pair_setup(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, vs_open(&p->b));
 
-	ret = mig_flags(p->a.device, &p->flags);
+	ret = vs_mig_flags(p->a.device, &p->flags);
 	if (ret)
 		SKIP(pair_teardown(p); return,
 		     "no VFIO_DEVICE_FEATURE_MIGRATION (%d)", ret);
@@ -633,8 +607,8 @@ static void pair_setup(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_TRUE(!!(p->flags & VFIO_MIGRATION_P2P));
 	p->precopy = p->flags & VFIO_MIGRATION_PRE_COPY;
 	p->data_size = !mig_data_size(p->a.device, &len);
-	ASSERT_EQ(ST_RUNNING, mig_get(p->a.device));
-	ASSERT_EQ(ST_RUNNING, mig_get(p->b.device));
+	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
+	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 }
 
 static void pair_teardown(struct pair *p)
@@ -690,7 +664,7 @@ static void load_stream(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, stream_write(fd, s->buf, s->len, piece));
 	ASSERT_EQ(0, mig_set(in->device, ST_STOP, &nofd));
 	ASSERT_EQ(-1, nofd);
-	ASSERT_EQ(ST_STOP, mig_get(in->device));
+	ASSERT_EQ(ST_STOP, vs_mig_get_state(in->device));
 	/* the resume fd is dead once RESUMING is left */
 	EXPECT_EQ(-1, write(fd, s->buf, 1));
 	EXPECT_EQ(ENODEV, errno);
@@ -838,13 +812,13 @@ static void reach_state(struct __test_metadata *_metadata, struct pair *p,
 
 	*from_fd = -1;
 	ASSERT_EQ(0, dev_reset(p->a.device));
-	ASSERT_EQ(ST_RUNNING, mig_get(p->a.device));
+	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	if (from == ST_RUNNING)
 		return;
 	ASSERT_EQ(0, mig_set(p->a.device, from, &fd)) {
 		TH_LOG("RUNNING -> %s failed", sname(from));
 	}
-	ASSERT_EQ(from, mig_get(p->a.device));
+	ASSERT_EQ(from, vs_mig_get_state(p->a.device));
 	ASSERT_EQ(arc_gives_fd(ST_RUNNING, from), fd >= 0) {
 		TH_LOG("RUNNING -> %s: data_fd %d", sname(from), fd);
 	}
@@ -869,9 +843,9 @@ static void check_arc(struct __test_metadata *_metadata, struct pair *p,
 			TH_LOG("%s -> %s should fail", sname(from), sname(to));
 		}
 		EXPECT_EQ(-1, fd);
-		EXPECT_EQ(from, mig_get(p->a.device)) {
+		EXPECT_EQ(from, vs_mig_get_state(p->a.device)) {
 			TH_LOG("%s -> %s failed but moved to %s", sname(from),
-			       sname(to), sname(mig_get(p->a.device)));
+			       sname(to), sname(vs_mig_get_state(p->a.device)));
 		}
 		if (from_fd >= 0 && is_saving(from))
 			EXPECT_TRUE(save_fd_alive(from_fd));
@@ -882,9 +856,9 @@ static void check_arc(struct __test_metadata *_metadata, struct pair *p,
 		TH_LOG("%s -> %s failed: %s", sname(from), sname(to),
 		       strerror(-ret));
 	}
-	EXPECT_EQ(to, mig_get(p->a.device)) {
+	EXPECT_EQ(to, vs_mig_get_state(p->a.device)) {
 		TH_LOG("%s -> %s landed in %s", sname(from), sname(to),
-		       sname(mig_get(p->a.device)));
+		       sname(vs_mig_get_state(p->a.device)));
 	}
 	EXPECT_EQ(arc_gives_fd(from, to), fd >= 0) {
 		TH_LOG("%s -> %s: data_fd %d", sname(from), sname(to), fd);
@@ -974,7 +948,7 @@ TEST_F_TIMEOUT(fsm, every_target, 120)
 		reach_state(_metadata, &self->p, &self->good, from, &from_fd);
 		EXPECT_EQ(-EINVAL, mig_set(self->p.a.device, bogus[i], &fd));
 		EXPECT_EQ(-1, fd);
-		EXPECT_EQ(from, mig_get(self->p.a.device));
+		EXPECT_EQ(from, vs_mig_get_state(self->p.a.device));
 		if (from_fd >= 0)
 			close(from_fd);
 	}
@@ -982,7 +956,7 @@ TEST_F_TIMEOUT(fsm, every_target, 120)
 	/* VFIO_DEVICE_RESET always gets back to RUNNING */
 	reach_state(_metadata, &self->p, &self->good, from, &from_fd);
 	EXPECT_EQ(0, dev_reset(self->p.a.device));
-	EXPECT_EQ(ST_RUNNING, mig_get(self->p.a.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(self->p.a.device));
 	if (from_fd >= 0) {
 		char b[4];
 
@@ -1380,7 +1354,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 		       s.len, stop_bytes, (unsigned long long)reported);
 	if (p->data_size)
 		EXPECT_LE(stop_bytes, reported);
-	ASSERT_EQ(ST_STOP_COPY, mig_get(p->a.device));
+	ASSERT_EQ(ST_STOP_COPY, vs_mig_get_state(p->a.device));
 
 	regs_read(&p->a, &sv.regs);
 	EXPECT_NE(sv.regs.head, sv.regs.tail);
@@ -1474,9 +1448,9 @@ static void recover_and_load(struct __test_metadata *_metadata,
 	char c = 0;
 
 	EXPECT_EQ(leave_err, mig_set(p->b.device, ST_RUNNING, NULL));
-	EXPECT_EQ(ST_RESUMING, mig_get(p->b.device));
+	EXPECT_EQ(ST_RESUMING, vs_mig_get_state(p->b.device));
 	ASSERT_EQ(0, dev_reset(p->b.device));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->b.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
@@ -1694,7 +1668,7 @@ TEST_F(mig, close_in_resuming)
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
 	ASSERT_EQ(0, vs_open(&p->b));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->b.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
@@ -1724,7 +1698,7 @@ TEST_F(mig, close_in_precopy)
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(ENODEV, errno);
 	ASSERT_EQ(0, vs_open(&p->a));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->a.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(ENODEV, errno);
 	EXPECT_NE(0, precopy_info(fd, NULL, NULL));
@@ -1756,7 +1730,7 @@ TEST_F(mig, close_in_stop_copy)
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(ENODEV, errno);
 	ASSERT_EQ(0, vs_open(&p->a));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->a.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	close(fd);
 }
 
@@ -1894,7 +1868,7 @@ TEST_F_TIMEOUT(mig, reset_races_save_session, 120)
 
 	/* the device came out RUNNING and fully usable */
 	ASSERT_EQ(0, dev_reset(p->a.device));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->a.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	content_make(_metadata, &p->a);
 	save_stopcopy(_metadata, &p->a, &s);
 	load_stream(_metadata, &p->b, &s, 0);
@@ -1927,11 +1901,11 @@ TEST_F(mig, error_state_needs_reset)
 	EXPECT_EQ(-EIO, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	EXPECT_EQ(-1, fd);
 	vs_sysfs_write(FAIL_ARC_PARAM, "-1");
-	ASSERT_EQ(ST_ERROR, mig_get(p->a.device));
+	ASSERT_EQ(ST_ERROR, vs_mig_get_state(p->a.device));
 	for (to = ST_STOP; to < ST_NR; to++) {
 		EXPECT_EQ(-EINVAL, mig_set(p->a.device, to, &fd));
 		EXPECT_EQ(-1, fd);
-		EXPECT_EQ(ST_ERROR, mig_get(p->a.device));
+		EXPECT_EQ(ST_ERROR, vs_mig_get_state(p->a.device));
 	}
 	if (p->data_size) {
 		EXPECT_EQ(0, mig_data_size(p->a.device, &len));
@@ -1939,7 +1913,7 @@ TEST_F(mig, error_state_needs_reset)
 	}
 
 	ASSERT_EQ(0, dev_reset(p->a.device));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->a.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	/* the reset is a reset: the content is gone, the device works */
 	EXPECT_FALSE(scratch_is(&p->a, C_SEED));
 	content_make(_metadata, &p->a);
@@ -1954,12 +1928,12 @@ TEST_F(mig, error_state_needs_reset)
 	EXPECT_EQ(0, stream_write(fd, s.buf, s.len, 0));
 	EXPECT_EQ(-EIO, mig_set(p->b.device, ST_RUNNING, NULL));
 	vs_sysfs_write(FAIL_ARC_PARAM, "-1");
-	EXPECT_EQ(ST_ERROR, mig_get(p->b.device));
+	EXPECT_EQ(ST_ERROR, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
 	ASSERT_EQ(0, dev_reset(p->b.device));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->b.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	stream_free(&s);
 }
 
@@ -1995,7 +1969,7 @@ TEST_F(xtype, other_type_rejected_at_header)
 		  stream_write(fd, s.buf, sizeof(struct vslice_stream_hdr), 0));
 	EXPECT_EQ(-EOPNOTSUPP, mig_set(p->b.device, ST_RUNNING, NULL));
 	ASSERT_EQ(0, dev_reset(p->b.device));
-	EXPECT_EQ(ST_RUNNING, mig_get(p->b.device));
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
