@@ -122,11 +122,6 @@ static void vslice_cfg_put(u8 *cfg, unsigned int off, u32 val,
 		cfg[off + i] = val >> (8 * i);
 }
 
-static u16 vslice_cfg_get16(const u8 *cfg, unsigned int off)
-{
-	return cfg[off] | cfg[off + 1] << 8;
-}
-
 /* The power-on image of @vd's config space. */
 static void vslice_cfg_build(struct vslice_dev *vd, u8 *cfg, u64 bar_mask[6])
 {
@@ -173,32 +168,6 @@ void vslice_cfg_init(struct vslice_dev *vd)
 	vslice_cfg_build(vd, vd->hw.cfg, vd->hw.bar_mask);
 }
 
-/**
- * vslice_cfg_intx_disabled() - is COMMAND.INTX_DISABLE set?
- * @vd:		the instance, dev_lock held
- *
- * Return: true when the guest disabled INTx.
- */
-bool vslice_cfg_intx_disabled(struct vslice_dev *vd)
-{
-	lockdep_assert_held(&vd->dev_lock);
-	return vslice_cfg_get16(vd->hw.cfg, PCI_COMMAND) &
-	       PCI_COMMAND_INTX_DISABLE;
-}
-
-/**
- * vslice_cfg_msi_enabled() - is the MSI capability enabled?
- * @vd:		the instance, dev_lock held
- *
- * Return: true when the guest set the MSI enable bit (which turns INTx off).
- */
-bool vslice_cfg_msi_enabled(struct vslice_dev *vd)
-{
-	lockdep_assert_held(&vd->dev_lock);
-	return vslice_cfg_get16(vd->hw.cfg, VSLICE_MSI_FLAGS) &
-	       PCI_MSI_FLAGS_ENABLE;
-}
-
 static void vslice_cfg_write_byte(struct vslice_dev *vd, unsigned int off,
 				  u8 val)
 {
@@ -219,14 +188,14 @@ static ssize_t vslice_cfg_write(struct vslice_dev *vd, const u8 *data,
 	size_t i;
 
 	mutex_lock(&vd->dev_lock);
-	intx_off = vslice_cfg_intx_disabled(vd);
-	msi_on = vslice_cfg_msi_enabled(vd);
+	intx_off = vslice_hw_intx_disabled(&vd->hw);
+	msi_on = vslice_hw_msi_enabled(&vd->hw);
 
 	for (i = 0; i < count; i++)
 		vslice_cfg_write_byte(vd, pos + i, data[i]);
 
-	intx_off_new = vslice_cfg_intx_disabled(vd);
-	msi_on_new = vslice_cfg_msi_enabled(vd);
+	intx_off_new = vslice_hw_intx_disabled(&vd->hw);
+	msi_on_new = vslice_hw_msi_enabled(&vd->hw);
 	if (intx_off != intx_off_new || msi_on != msi_on_new) {
 		const struct vslice_regs *r = &vd->hw.regs;
 		u32 edges = 0;
@@ -247,7 +216,7 @@ static void vslice_cfg_read(struct vslice_dev *vd, u8 *data, size_t count,
 	memcpy(data, vd->hw.cfg + pos, count);
 	/* STATUS.INTERRUPT mirrors the INTx condition, INTX_DISABLE or not. */
 	if (pos <= PCI_STATUS && pos + count > PCI_STATUS &&
-	    vslice_irq_intx_pending(vd))
+	    vslice_hw_intx_pending(&vd->hw))
 		data[PCI_STATUS - pos] |= PCI_STATUS_INTERRUPT;
 	mutex_unlock(&vd->dev_lock);
 }

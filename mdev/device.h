@@ -9,6 +9,7 @@
 
 #include <linux/eventfd.h>
 #include <linux/mm.h>
+#include <linux/pci_regs.h>
 #include <linux/types.h>
 
 #include "../uapi/vslice_regs.h"
@@ -117,12 +118,52 @@ struct vslice_vram {
 /* Config space layout (cfgspace.c): one capability, MSI. */
 #define VSLICE_CFG_MSI_CAP	0x40
 
+/*
+ * Readers of the emulated function's state that both cfgspace.c and irq.c
+ * need.  They only read struct vslice_hw, so neither file has to call the
+ * other for them.  The caller holds dev_lock.
+ */
+
+/* A little-endian 16-bit config space register. */
+static inline u16 vslice_hw_cfg16(const struct vslice_hw *hw, unsigned int off)
+{
+	return hw->cfg[off] | (u16)hw->cfg[off + 1] << 8;
+}
+
+/* COMMAND.INTX_DISABLE: the guest keeps the INTx pin from asserting. */
+static inline bool vslice_hw_intx_disabled(const struct vslice_hw *hw)
+{
+	return vslice_hw_cfg16(hw, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+}
+
+/* COMMAND.MASTER: the function may initiate DMA. */
+static inline bool vslice_hw_bus_master(const struct vslice_hw *hw)
+{
+	return vslice_hw_cfg16(hw, PCI_COMMAND) & PCI_COMMAND_MASTER;
+}
+
+/* The MSI capability's enable bit (which turns INTx off). */
+static inline bool vslice_hw_msi_enabled(const struct vslice_hw *hw)
+{
+	return vslice_hw_cfg16(hw, VSLICE_CFG_MSI_CAP + PCI_MSI_FLAGS) &
+	       PCI_MSI_FLAGS_ENABLE;
+}
+
+/*
+ * The INTx condition: a source is pending (IRQ_STATUS & IRQ_MASK) and MSI
+ * is off.  COMMAND.INTX_DISABLE does not change it (STATUS.INTERRUPT
+ * reports it even while disabled); it only keeps the pin from asserting.
+ */
+static inline bool vslice_hw_intx_pending(const struct vslice_hw *hw)
+{
+	return (hw->regs.irq_status & hw->regs.irq_mask) &&
+	       !vslice_hw_msi_enabled(hw);
+}
+
 /* cfgspace.c */
 void vslice_cfg_init(struct vslice_dev *vd);
 ssize_t vslice_cfg_rw(struct vslice_dev *vd, char __user *buf, size_t count,
 		      u64 pos, bool write);
-bool vslice_cfg_intx_disabled(struct vslice_dev *vd);
-bool vslice_cfg_msi_enabled(struct vslice_dev *vd);
 int vslice_cfg_check(struct vslice_dev *vd, const u8 *cfg);
 
 /* mmio.c */
@@ -147,7 +188,6 @@ int vslice_irq_set(struct vslice_dev *vd, struct vfio_irq_set *hdr,
 		   void __user *data);
 void vslice_irq_raise(struct vslice_dev *vd, u32 sources);
 void vslice_irq_update(struct vslice_dev *vd, u32 edges);
-bool vslice_irq_intx_pending(struct vslice_dev *vd);
 void vslice_irq_reset(struct vslice_dev *vd);
 void vslice_irq_teardown(struct vslice_dev *vd);
 

@@ -41,24 +41,6 @@
 #include "vslice.h"
 
 /**
- * vslice_irq_intx_pending() - the INTx condition of the function
- * @vd:		the instance, dev_lock held
- *
- * A source is pending and MSI is off.  COMMAND.INTX_DISABLE does not
- * change it (PCI: STATUS.INTERRUPT reports it even while disabled); it
- * only keeps the pin from being asserted.
- *
- * Return: true when the function has an interrupt for INTx.
- */
-bool vslice_irq_intx_pending(struct vslice_dev *vd)
-{
-	const struct vslice_regs *r = &vd->hw.regs;
-
-	lockdep_assert_held(&vd->dev_lock);
-	return (r->irq_status & r->irq_mask) && !vslice_cfg_msi_enabled(vd);
-}
-
-/**
  * vslice_irq_update() - deliver what the current state calls for
  * @vd:		the instance, dev_lock held
  * @edges:	sources that just became pending (MSI is signalled for them)
@@ -75,8 +57,8 @@ void vslice_irq_update(struct vslice_dev *vd, u32 edges)
 	switch (hw->irq_type) {
 	case VFIO_PCI_INTX_IRQ_INDEX:
 		if (hw->intx_trigger && !hw->intx_masked &&
-		    vslice_irq_intx_pending(vd) &&
-		    !vslice_cfg_intx_disabled(vd)) {
+		    vslice_hw_intx_pending(hw) &&
+		    !vslice_hw_intx_disabled(hw)) {
 			hw->intx_masked = true;
 			vslice_eventfd_signal(hw->intx_trigger);
 		}
