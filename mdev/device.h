@@ -216,5 +216,6 @@ void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st);
 int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st);
 void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st);
 void vslice_hw_reset(struct vslice_dev *vd);
+void vslice_dev_reset(struct vslice_dev *vd);
 
 #endif /* _VSLICE_DEVICE_H */

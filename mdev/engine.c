@@ -873,3 +873,27 @@ void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length)
 	if (atomic_dec_and_test(&eng->unmap_waiters))
 		wake_up_all(&eng->unmap_wq);
 }
+
+/**
+ * vslice_engine_progress() - the checkpoint of the command at RING_HEAD
+ * @vd:		the instance, dev_lock held, engine quiesced
+ *
+ * Return: bytes of that command already done (for the migration stream).
+ */
+u64 vslice_engine_progress(struct vslice_dev *vd)
+{
+	lockdep_assert_held(&vd->dev_lock);
+	return vd->engine.progress;
+}
+
+/**
+ * vslice_engine_set_progress() - load a checkpoint from a migration stream
+ * @vd:		the instance, dev_lock held, engine quiesced
+ * @progress:	bytes of the command at RING_HEAD already done; the engine
+ *		restarts a command whose checkpoint does not fit it
+ */
+void vslice_engine_set_progress(struct vslice_dev *vd, u64 progress)
+{
+	lockdep_assert_held(&vd->dev_lock);
+	vd->engine.progress = progress;
+}

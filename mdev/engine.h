@@ -79,5 +79,7 @@ void vslice_engine_quiesce(struct vslice_dev *vd);
 void vslice_engine_resume(struct vslice_dev *vd);
 void vslice_engine_reset(struct vslice_dev *vd);
 void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length);
+u64 vslice_engine_progress(struct vslice_dev *vd);
+void vslice_engine_set_progress(struct vslice_dev *vd, u64 progress);
 
 #endif /* _VSLICE_ENGINE_H */

@@ -10,7 +10,7 @@
  * Every other PCI region has size 0.
  *
  * Locking: see vslice.h.  This file takes state_mutex around open/close
- * and reset (through migration.c's helpers) and nothing else; the region
+ * (VFIO_DEVICE_RESET takes it in migration.c) and nothing else; the region
  * handlers take the locks they need.
  */
 
@@ -111,30 +111,13 @@ static void vslice_release_dev(struct vfio_device *vdev)
 	mutex_destroy(&vd->state_mutex);
 }
 
-/**
- * vslice_dev_reset() - return the instance to its power-on state
- * @vd:	the instance
- *
- * Nothing survives a reset: the engine stops and forgets its checkpoint,
- * config space, registers and IRQ state return to power-on values and
- * VRAM becomes zero again (its pages are freed).  Called with
- * state_mutex held.
- */
-void vslice_dev_reset(struct vslice_dev *vd)
-{
-	lockdep_assert_held(&vd->state_mutex);
-	vslice_engine_reset(vd);
-	vslice_hw_reset(vd);
-	vslice_engine_resume(vd);
-}
-
 static int vslice_open_device(struct vfio_device *vdev)
 {
 	struct vslice_dev *vd = to_vslice(vdev);
 
 	mutex_lock(&vd->state_mutex);
 	vslice_dev_reset(vd);
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return 0;
 }
 
@@ -148,7 +131,7 @@ static void vslice_close_device(struct vfio_device *vdev)
 	vslice_extra_regions_close(vd);
 	vslice_dev_reset(vd);
 	vslice_irq_teardown(vd);
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 }
 
 static ssize_t vslice_rw(struct vfio_device *vdev, char __user *buf,

@@ -31,10 +31,9 @@
  * Locking (see also vslice.h): state_mutex serializes state changes and
  * channel creation/teardown.  Each channel has its own lock, taken by the
  * data path (read/write) without state_mutex, and by teardown inside
- * state_mutex; so the order is state_mutex -> channel lock -> dev_lock ->
- * vram lock.  A VFIO_DEVICE_RESET that finds state_mutex busy is deferred
- * to whoever unlocks it (vslice_state_mutex_unlock()), which avoids an
- * ABBA between state_mutex and mm locks taken under it by copy_to_user().
+ * state_mutex (the global order is in vslice.h).  Nothing copies to or
+ * from user memory while holding state_mutex, so VFIO_DEVICE_RESET simply
+ * takes it (vslice_mig_reset()).
  */
 
 #include <linux/anon_inodes.h>
@@ -601,9 +600,12 @@ static int vslice_mig_open_resume(struct vslice_dev *vd)
 	f = vslice_file_new(vd, false);
 	if (IS_ERR(f))
 		return PTR_ERR(f);
-	/* A destination starts clean: no stale VRAM or registers. */
-	vslice_engine_reset(vd);
-	vslice_hw_reset(vd);
+	/*
+	 * A destination starts clean: no stale VRAM or registers.  The
+	 * engine stays quiesced (as in STOP) until RUNNING_P2P -> RUNNING.
+	 */
+	vslice_dev_reset(vd);
+	vslice_engine_quiesce(vd);
 	vd->mig.resume = f;
 	return 0;
 }
@@ -816,7 +818,7 @@ int vslice_mig_goto(struct vslice_dev *vd, enum vslice_mig_state target)
 		dev_warn(vd->vdev.dev,
 			 "migration: arc toward %d failed (%d), stuck in %d\n",
 			 target, ret, vd->mig.state);
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return ret;
 }
 
@@ -824,7 +826,7 @@ int vslice_mig_goto(struct vslice_dev *vd, enum vslice_mig_state target)
  * vslice_mig_state() - the current state (a snapshot)
  * @vd:		the instance
  *
- * Return: the state; a reset deferred meanwhile is applied first.
+ * Return: the state.
  */
 enum vslice_mig_state vslice_mig_state(struct vslice_dev *vd)
 {
@@ -832,7 +834,7 @@ enum vslice_mig_state vslice_mig_state(struct vslice_dev *vd)
 
 	mutex_lock(&vd->state_mutex);
 	st = vd->mig.state;
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return st;
 }
 
@@ -858,7 +860,7 @@ u64 vslice_mig_pending(struct vslice_dev *vd)
 		bytes = vslice_save_pending(f, f->mode == VSLICE_SAVE_STOPCOPY);
 		mutex_unlock(&f->lock);
 	}
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return bytes;
 }
 
@@ -875,7 +877,7 @@ static struct vslice_data_file *vslice_mig_get_chan(struct vslice_dev *vd,
 	f = saving ? vd->mig.save : vd->mig.resume;
 	if (f)
 		get_file(f->filp);
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return f;
 }
 
@@ -954,7 +956,7 @@ void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s)
 		   vslice_mig_state_names[vd->mig.state]);
 	vslice_file_show(s, "save", vd->mig.save);
 	vslice_file_show(s, "resume", vd->mig.resume);
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1001,7 +1003,7 @@ static struct file *vslice_set_state(struct vfio_device *vdev,
 		}
 		get_file(res);
 	}
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return ret ? ERR_PTR(ret) : res;
 }
 
@@ -1012,7 +1014,7 @@ static int vslice_get_state(struct vfio_device *vdev,
 
 	mutex_lock(&vd->state_mutex);
 	*curr_state = (enum vfio_device_mig_state)vd->mig.state;
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	return 0;
 }
 
@@ -1039,7 +1041,7 @@ static int vslice_get_data_size(struct vfio_device *vdev,
 			(PAGE_SIZE + VSLICE_RUN_OVERHEAD) +
 			VSLICE_HW_UNIT + VSLICE_STREAM_END_SIZE;
 	}
-	vslice_state_mutex_unlock(vd);
+	mutex_unlock(&vd->state_mutex);
 	*stop_copy_length = bytes;
 	return 0;
 }
@@ -1065,7 +1067,6 @@ const struct vfio_migration_ops vslice_mig_ops = {
  */
 int vslice_mig_init(struct vslice_dev *vd)
 {
-	spin_lock_init(&vd->mig.reset_lock);
 	vd->mig.state = VSLICE_MIG_RUNNING;
 	vd->vdev.migration_flags = VFIO_MIGRATION_STOP_COPY |
 				   VFIO_MIGRATION_P2P;
@@ -1106,40 +1107,26 @@ void vslice_mig_close(struct vslice_dev *vd)
 }
 
 /**
- * vslice_state_mutex_unlock() - drop state_mutex, running a deferred reset
- * @vd:		the instance
- */
-void vslice_state_mutex_unlock(struct vslice_dev *vd)
-{
-again:
-	spin_lock(&vd->mig.reset_lock);
-	if (vd->mig.deferred_reset) {
-		vd->mig.deferred_reset = false;
-		spin_unlock(&vd->mig.reset_lock);
-		vslice_mig_to_running(vd);
-		vslice_dev_reset(vd);
-		goto again;
-	}
-	mutex_unlock(&vd->state_mutex);
-	spin_unlock(&vd->mig.reset_lock);
-}
-
-/**
  * vslice_mig_reset() - VFIO_DEVICE_RESET
  * @vd:		the instance
  *
- * Returns the instance to power-on state and RUNNING, leaving ERROR too.
- * If state_mutex is busy the holder performs the reset when it unlocks.
+ * Drops the channels, returns to RUNNING (leaving ERROR too) and puts the
+ * device in its power-on state (vslice_dev_reset()), all under
+ * state_mutex.  The reset is synchronous: it waits for a state change or
+ * channel teardown in progress.  mtty and mlx5 defer their reset to the
+ * state_mutex holder because their reset runs from vfio-pci paths that
+ * hold locks which nest with mm locks; ours is entered only from our own
+ * ioctl with no lock held, and nothing in vslice takes an mm lock (a
+ * copy to or from user memory) while holding state_mutex, so waiting for
+ * the mutex cannot close a circle.
  *
  * Return: 0.
  */
 int vslice_mig_reset(struct vslice_dev *vd)
 {
-	spin_lock(&vd->mig.reset_lock);
-	vd->mig.deferred_reset = true;
-	spin_unlock(&vd->mig.reset_lock);
-	if (!mutex_trylock(&vd->state_mutex))
-		return 0;
-	vslice_state_mutex_unlock(vd);
+	mutex_lock(&vd->state_mutex);
+	vslice_mig_to_running(vd);
+	vslice_dev_reset(vd);
+	mutex_unlock(&vd->state_mutex);
 	return 0;
 }

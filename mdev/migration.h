@@ -6,7 +6,6 @@
 #ifndef _VSLICE_MIGRATION_H
 #define _VSLICE_MIGRATION_H
 
-#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 
@@ -36,16 +35,12 @@ enum vslice_mig_state {
 /**
  * struct vslice_mig - per-instance migration state (under state_mutex)
  * @state:	current device state
- * @reset_lock:	protects @deferred_reset (taken inside or without state_mutex)
- * @deferred_reset: a VFIO_DEVICE_RESET arrived while state_mutex was busy
  * @save:	the save channel (PRE_COPY*, STOP_COPY), or NULL
  * @resume:	the resume channel (RESUMING), or NULL
  * @v1:		state of the v1 shim (compat_v1/), owned there
  */
 struct vslice_mig {
 	enum vslice_mig_state state;
-	spinlock_t reset_lock;	/* deferred_reset */
-	bool deferred_reset;
 	struct vslice_data_file *save;
 	struct vslice_data_file *resume;
 	void *v1;
@@ -54,7 +49,6 @@ struct vslice_mig {
 int vslice_mig_init(struct vslice_dev *vd);
 void vslice_mig_fini(struct vslice_dev *vd);
 void vslice_mig_close(struct vslice_dev *vd);
-void vslice_state_mutex_unlock(struct vslice_dev *vd);
 int vslice_mig_reset(struct vslice_dev *vd);
 
 /* The protocol-neutral interface the v1 shim uses (v2 uses the same core). */

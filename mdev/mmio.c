@@ -229,7 +229,7 @@ void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st)
 	st->error = cpu_to_le32(r->error);
 	st->error_head = cpu_to_le32(r->error_head);
 	st->cmd_count = cpu_to_le32(r->cmd_count);
-	st->cmd_progress = cpu_to_le64(vd->engine.progress);
+	st->cmd_progress = cpu_to_le64(vslice_engine_progress(vd));
 	st->irq_type = cpu_to_le32(vd->hw.irq_type < 0 ? U32_MAX :
 				   vd->hw.irq_type);
 	mutex_unlock(&vd->dev_lock);
@@ -359,7 +359,7 @@ void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st)
 	if ((r->control & VSLICE_CTRL_ENABLE) && !r->error &&
 	    r->ring_head != r->ring_tail)
 		r->status |= VSLICE_STATUS_BUSY;
-	vd->engine.progress = le64_to_cpu(st->cmd_progress);
+	vslice_engine_set_progress(vd, le64_to_cpu(st->cmd_progress));
 
 	vslice_irq_update(vd, 0);
 	mutex_unlock(&vd->dev_lock);
@@ -382,4 +382,23 @@ void vslice_hw_reset(struct vslice_dev *vd)
 	vslice_irq_reset(vd);
 	mutex_unlock(&vd->dev_lock);
 	vslice_vram_reset(vd);
+}
+
+/**
+ * vslice_dev_reset() - return the instance to its power-on state
+ * @vd:	the instance, state_mutex held
+ *
+ * The one place that resets the whole device: VFIO_DEVICE_RESET
+ * (vslice_mig_reset()), open and close.  Nothing survives: the engine
+ * stops and forgets its checkpoint, config space, registers and the
+ * device side of the IRQ state return to power-on values and VRAM becomes
+ * zero again (its pages are freed).  The engine runs again afterwards
+ * (with CONTROL.ENABLE clear it has nothing to do).
+ */
+void vslice_dev_reset(struct vslice_dev *vd)
+{
+	lockdep_assert_held(&vd->state_mutex);
+	vslice_engine_reset(vd);
+	vslice_hw_reset(vd);
+	vslice_engine_resume(vd);
 }

@@ -133,7 +133,6 @@ int vslice_instance_create(struct mdev_device *mdev,
 			   struct vslice_parent *parent,
 			   const struct vslice_type *type);
 void vslice_instance_destroy(struct mdev_device *mdev);
-void vslice_dev_reset(struct vslice_dev *vd);
 
 /* debugfs.c */
 void vslice_debugfs_init(void);

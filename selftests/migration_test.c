@@ -1803,7 +1803,7 @@ static void *race_reader(void *arg)
 	return NULL;
 }
 
-/* Resetter: VFIO_DEVICE_RESET at random moments (the deferred-reset path). */
+/* Resetter: VFIO_DEVICE_RESET at random moments, racing the FSM. */
 static void *race_resetter(void *arg)
 {
 	struct racer *r = arg;
