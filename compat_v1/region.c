@@ -2,11 +2,16 @@
 /*
  * vslice: the VFIO v1 migration region (Linux 5.8-5.17 uAPI, QEMU 5.2-7.2).
  *
- * This file only translates: region accesses become calls into the
- * migration core (vslice_mig_goto(), vslice_mig_pending(),
- * vslice_mig_save_read(), vslice_mig_resume_write()).  The state machine
- * and the stream are the core's, shared with the v2 protocol, so a v1
- * source can feed a v2 destination and back.
+ * Region accesses become calls into the migration core (vslice_mig_goto(),
+ * vslice_mig_state(), vslice_mig_pending(), vslice_mig_save_read(),
+ * vslice_mig_resume_write()).  The state machine and the stream are the
+ * core's, shared with the v2 protocol, so a v1 source can feed a v2
+ * destination and back.  What this file keeps is the v1 protocol's own
+ * iteration state, which v2 has no use for: the data section as a staging
+ * buffer, whether it holds the current iteration (the order pending_bytes,
+ * then data_offset, then data_size), the last data_size, and how the core's
+ * P2P states read as v1 device_state bits.  It lives in a table of this
+ * file (struct vslice_v1); the core keeps no pointer to it.
  *
  * Layout of region VFIO_PCI_NUM_REGIONS (see uapi/vslice_mig_v1.h):
  *
@@ -42,14 +47,17 @@
  * is shared with userspace mappings anyway, so its pread/pwrite take no
  * lock: racing with oneself only corrupts one's own stream, which the
  * stream checksums reject.  The mmap path takes no lock at all (it runs
- * under mmap_lock); the struct is published once with cmpxchg and its
- * buffer never moves until vslice_v1_fini().
+ * under mmap_lock); the struct is published once in vslice_v1_table and
+ * its buffer never moves until vslice_v1_fini().
  */
 
+#include <linux/hashtable.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/vfio.h>
@@ -70,13 +78,19 @@
 #define VSLICE_V1_OFF(field)	offsetof(struct vslice_v1_mig_info, field)
 
 /**
- * struct vslice_v1 - the v1 shim's per-instance state (vd->mig.v1)
+ * struct vslice_v1 - the v1 shim's per-instance state
+ * @node:	entry in vslice_v1_table
+ * @vd:		the instance it belongs to (the table's key)
+ * @rcu:	frees the struct after concurrent table walks are done
  * @lock:	see the locking rules at the top of this file
  * @data:	the data section, VSLICE_V1_DATA_SIZE bytes (vmalloc)
  * @loaded:	save: @data holds the current iteration's buffer
  * @data_size:	save: bytes of that buffer; resume: last accepted data_size
  */
 struct vslice_v1 {
+	struct hlist_node node;
+	struct vslice_dev *vd;
+	struct rcu_head rcu;
 	struct mutex lock;	/* serializes the data-moving header accesses */
 	void *data;
 	bool loaded;
@@ -155,6 +169,31 @@ static void vslice_v1_sync(struct vslice_v1 *v1, enum vslice_mig_state st)
 /* per-instance state                                                  */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The core keeps no pointer to our state: each instance's struct vslice_v1
+ * lives in this table, keyed by the instance.  Walks run under RCU (other
+ * instances' entries may come and go meanwhile); insertion and removal
+ * take vslice_v1_table_lock.  An entry is only removed when its own
+ * instance has no file open (vslice_v1_fini()), so a pointer looked up
+ * from a region access or a mapping stays valid for as long as it is used.
+ */
+static DEFINE_HASHTABLE(vslice_v1_table, 6);
+static DEFINE_SPINLOCK(vslice_v1_table_lock);
+
+static struct vslice_v1 *vslice_v1_lookup(struct vslice_dev *vd)
+{
+	struct vslice_v1 *v1, *found = NULL;
+
+	rcu_read_lock();
+	hash_for_each_possible_rcu(vslice_v1_table, v1, node, (unsigned long)vd)
+		if (v1->vd == vd) {
+			found = v1;
+			break;
+		}
+	rcu_read_unlock();
+	return found;
+}
+
 static void vslice_v1_free(struct vslice_v1 *v1)
 {
 	mutex_destroy(&v1->lock);
@@ -162,19 +201,19 @@ static void vslice_v1_free(struct vslice_v1 *v1)
 	kfree(v1);
 }
 
-/* The instance's v1 state, allocated on first use.  Takes no lock. */
+/* The instance's v1 state, allocated on first use. */
 static struct vslice_v1 *vslice_v1_get(struct vslice_dev *vd)
 {
 	struct vslice_v1 *v1, *old;
 
-	/* Pairs with the cmpxchg() below: a published struct is whole. */
-	v1 = smp_load_acquire(&vd->mig.v1);
+	v1 = vslice_v1_lookup(vd);
 	if (v1)
 		return v1;
 
 	v1 = kzalloc(sizeof(*v1), GFP_KERNEL_ACCOUNT);
 	if (!v1)
 		return ERR_PTR(-ENOMEM);
+	v1->vd = vd;
 	mutex_init(&v1->lock);
 	/* vmalloc'ed pages can be handed to the fault handler one by one. */
 	v1->data = __vmalloc(VSLICE_V1_DATA_SIZE,
@@ -185,7 +224,11 @@ static struct vslice_v1 *vslice_v1_get(struct vslice_dev *vd)
 	}
 
 	/* Publish once; a racing first access keeps the winner's copy. */
-	old = cmpxchg(&vd->mig.v1, NULL, v1);
+	spin_lock(&vslice_v1_table_lock);
+	old = vslice_v1_lookup(vd);
+	if (!old)
+		hash_add_rcu(vslice_v1_table, &v1->node, (unsigned long)vd);
+	spin_unlock(&vslice_v1_table_lock);
 	if (old) {
 		vslice_v1_free(v1);
 		return old;
@@ -203,10 +246,18 @@ static struct vslice_v1 *vslice_v1_get(struct vslice_dev *vd)
  */
 void vslice_v1_fini(struct vslice_dev *vd)
 {
-	struct vslice_v1 *v1 = xchg(&vd->mig.v1, NULL);
+	struct vslice_v1 *v1;
 
+	spin_lock(&vslice_v1_table_lock);
+	v1 = vslice_v1_lookup(vd);
 	if (v1)
-		vslice_v1_free(v1);
+		hash_del_rcu(&v1->node);
+	spin_unlock(&vslice_v1_table_lock);
+	if (!v1)
+		return;
+	mutex_destroy(&v1->lock);
+	vfree(v1->data);
+	kfree_rcu(v1, rcu);
 }
 
 /* ------------------------------------------------------------------ */

@@ -702,7 +702,11 @@ static int vslice_mig_step(struct vslice_dev *vd, enum vslice_mig_state next)
 /*
  * The v1 shim's path finder, for kernels and states the core's
  * vfio_mig_get_next_state() does not cover (pre-copy on 6.1).  Returns the
- * next state on the shortest path, or ERROR if there is none.
+ * next state on the shortest path, or ERROR if there is none.  This table
+ * and the rollback in vslice_mig_goto() serve only v1 (compat_v1/); v2
+ * walks with the vfio core's vfio_mig_get_next_state() in
+ * vslice_set_state().  They live here because every arc, v1 or v2, must go
+ * through vslice_mig_step() under state_mutex.
  */
 static enum vslice_mig_state vslice_mig_next(enum vslice_mig_state cur,
 					     enum vslice_mig_state target)

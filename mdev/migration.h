@@ -37,13 +37,11 @@ enum vslice_mig_state {
  * @state:	current device state
  * @save:	the save channel (PRE_COPY*, STOP_COPY), or NULL
  * @resume:	the resume channel (RESUMING), or NULL
- * @v1:		state of the v1 shim (compat_v1/), owned there
  */
 struct vslice_mig {
 	enum vslice_mig_state state;
 	struct vslice_data_file *save;
 	struct vslice_data_file *resume;
-	void *v1;
 };
 
 int vslice_mig_init(struct vslice_dev *vd);
