@@ -33,7 +33,8 @@ struct vslice_dev;
  * @work:	the worker that runs commands (system_unbound_wq)
  * @dma_lock:	held around every pinned guest memory access (pin..unpin,
  *		test_skip_dirty references); dma_unmap takes it to wait out
- *		such an access in flight.  Never held together with dev_lock.
+ *		such an access in flight.  Its place in the lock order is in
+ *		vslice.h: never held together with dev_lock.
  * @quiesced:	no command step starts while set (FSM); under dev_lock
  * @progress:	bytes of the command at ring_head already done (checkpoint,
  *		carried in the migration stream); under dev_lock

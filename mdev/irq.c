@@ -148,6 +148,7 @@ static int vslice_irq_trigger(struct vslice_dev *vd, u32 index, u32 dtype,
 	struct eventfd_ctx **slot = vslice_irq_slot(hw, index);
 	bool mine = hw->irq_type == (int)index;
 
+	lockdep_assert_held(&vd->dev_lock);
 	if (!mine && hw->irq_type >= 0)
 		return -EINVAL;		/* the other interrupt is in use */
 

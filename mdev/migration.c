@@ -1107,6 +1107,7 @@ static void vslice_mig_to_running(struct vslice_dev *vd)
  */
 void vslice_mig_close(struct vslice_dev *vd)
 {
+	lockdep_assert_held(&vd->state_mutex);
 	vslice_mig_to_running(vd);
 }
 

@@ -5,23 +5,37 @@
  * Object model: one simulated parent device (struct vslice_parent) is
  * sliced into mdev instances (struct vslice_dev), each a vfio_device.
  *
- * Locking rules (outermost first; never take an earlier lock while holding
- * a later one):
+ * Lock order - the one place it is written; every other comment refers
+ * here.  Outermost first; never take an earlier lock while holding a
+ * later one:
  *
- *  1. vslice_parent.lock     - VRAM budget and the instance count; held only
- *                              around accounting, never across vfio calls.
- *  2. vslice_dev.state_mutex - migration FSM, data files, open/close,
- *                              deferred reset (see migration.c).  Released
- *                              through vslice_state_mutex_unlock().
- *  3. vslice_dev.dev_lock    - config space, BAR0 registers, IRQ setup;
- *                              taken by region accesses, SET_IRQS and the
- *                              engine worker for each register update.
- *  4. vslice_vram.lock       - VRAM page array and its bitmaps (vram.c).
+ *  1. vslice_v1.lock         - compat_v1/region.c: the v1 header accesses
+ *                              that move data; taken before the core's
+ *                              locks, never across copy_{to,from}_user().
+ *  2. vslice_dev.state_mutex - migration FSM, channel setup and teardown,
+ *                              open/close, VFIO_DEVICE_RESET, DMA logging
+ *                              start/stop/report (migration.c, dirty.c).
+ *  3. channel lock           - vslice_data_file.lock (migration.c): the
+ *                              data path of one save or resume channel.
+ *  4. vslice_dev.dev_lock    - config space, BAR0 registers, IRQ setup,
+ *                              engine progress; the engine worker takes it
+ *                              only between guest memory accesses.
+ *     engine.dma_lock        - engine.c: one pinned guest access against
+ *                              the dma_unmap callback.  dev_lock and
+ *                              dma_lock are never held together, in either
+ *                              order; dma_lock is never held across a wait
+ *                              for the worker.
+ *  5. vslice_vram.lock       - VRAM page array and bitmaps (vram.c); taken
+ *                              under the channel lock and under dma_lock,
+ *                              and by BAR2 faults under mmap_lock.
  *
- * The engine's DMA lock (engine.c) is taken by the worker around each guest
- * memory access and by the dma_unmap callback; it nests inside dev_lock and
- * is never held across a wait for the worker.  Type1 calls dma_unmap without
- * its own locks held, so no ABBA with vfio_pin_pages()/vfio_dma_rw().
+ *  vslice_parent.lock        - VRAM budget and instance count (main.c):
+ *                              taken alone, never nests with the others.
+ *  The dirty log's xarray lock (dirty.c) is innermost: nothing is taken
+ *  under it.
+ *
+ * Type1 calls dma_unmap with its device_list_lock held, so with copy_pin=1
+ * type1's own locks sit outside dma_lock (see the top of engine.c).
  */
 #ifndef _VSLICE_H
 #define _VSLICE_H
@@ -112,7 +126,7 @@ struct vslice_dev {
 	struct vslice_parent *parent;
 	const struct vslice_type *type;
 	struct mutex state_mutex;	/* FSM, channels; rule 2 above */
-	struct mutex dev_lock;		/* cfg, regs, IRQs; rule 3 above */
+	struct mutex dev_lock;		/* cfg, regs, IRQs; rule 4 above */
 	struct vslice_hw hw;
 	struct vslice_vram vram;
 	struct vslice_engine engine;
