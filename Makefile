@@ -3,7 +3,8 @@
 # vslice top-level Makefile.  The module itself is built by Kbuild (see
 # ./Kbuild); this file adds setup, selftests, the VM test suite and the demo.
 #
-#   make                 build build/$(KVER)/vslice.ko (KVER=6.12 default, or 6.1)
+#   make                 build build/$(KVER)/vslice.ko (KVER=6.12 default, 6.1,
+#                        6.12-trixie, 7: series in scripts/kver.sh)
 #   make test            static checks, then the selftest suite inside a VM;
 #                        last line: N passed, N failed, N skipped
 #   make test KERNEL=debug
@@ -32,7 +33,6 @@ SETUP_STAMP	:= $(BUILD)/.setup-$(KVER)
 
 # Resolved lazily: only after setup has run.
 KVERSION	= $(shell . $(CURDIR)/scripts/kver.sh && vslice_kver_resolve $(KVER))
-KDIR		= $(shell . $(CURDIR)/scripts/kver.sh && vslice_kdir $(KVERSION))
 
 MODULE_SRCS	:= $(wildcard $(CURDIR)/mdev/*.[ch] $(CURDIR)/compat_v1/*.[ch] \
 			      $(CURDIR)/uapi/*.h) $(CURDIR)/Kbuild
@@ -61,6 +61,8 @@ setup: $(SETUP_STAMP)
 # Kbuild runs on a private copy under build/<kver>/src, so builds for 6.1
 # and 6.12 never share objects and the source tree stays clean; a lock
 # serializes concurrent makes.  cp -a keeps mtimes: only changes rebuild.
+# scripts/kmake picks the compiler: the host's, or the trixie/sid build
+# chroot's for 6.12-trixie and 7.
 KSRC		:= $(KOUT)/src
 
 module: $(SETUP_STAMP)
@@ -69,7 +71,7 @@ module: $(SETUP_STAMP)
 
 _module:
 	@cp -a Kbuild mdev compat_v1 uapi $(KSRC)/
-	$(MAKE) -C $(KDIR) M=$(KSRC) W=1 modules
+	scripts/kmake $(KVERSION) M=$(KSRC) W=1 modules
 	@cp $(KSRC)/vslice.ko $(KOUT)/vslice.ko
 	@echo "built $(KOUT)/vslice.ko for $(KVERSION)"
 
