@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vslice: every kernel-version difference lives here and nowhere else.
- * Supported: Debian 6.1 (bookworm) and 6.12 (bookworm-security).
+ * Supported: Debian 6.1 (bookworm), 6.12 (bookworm-security and trixie)
+ * and 7.x (trixie-backports, sid).
+ *
+ * Where distribution kernels backport a feature, the switch comes from the
+ * headers being built against, not from the version number: Kbuild greps
+ * them and passes -DVSLICE_HDR_<feature>, which only this file reads.
  */
 #ifndef _VSLICE_COMPAT_H
 #define _VSLICE_COMPAT_H
@@ -70,6 +75,33 @@
 	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
 #else
 #define VSLICE_IOMMUFD_OPS
+#endif
+
+/*
+ * 6.19 moved VFIO_DEVICE_GET_REGION_INFO into the core: it copies the
+ * struct in, checks argsz, calls the get_region_info_caps op and lays out
+ * the capability chain; the ioctl op never sees that command any more.
+ * Below, instance.c's ioctl handler does the same around the same filler.
+ */
+#ifdef VSLICE_HDR_REGION_INFO_CAPS
+#define VSLICE_HAVE_REGION_INFO_CAPS	1
+#define VSLICE_REGION_INFO_OP(fn)	.get_region_info_caps = (fn),
+#else
+#define VSLICE_HAVE_REGION_INFO_CAPS	0
+#define VSLICE_REGION_INFO_OP(fn)
+#endif
+
+/* ---- command engine (engine.c) ------------------------------------------ */
+
+/*
+ * 7.x logs "enqueued on deprecated workqueue" for system_unbound_wq and
+ * asks for system_dfl_wq (same unbound semantics), which stable kernels
+ * (Debian's 6.12) gained too.
+ */
+#ifdef VSLICE_HDR_SYSTEM_DFL_WQ
+#define vslice_unbound_wq	system_dfl_wq
+#else
+#define vslice_unbound_wq	system_unbound_wq
 #endif
 
 /* ---- device model (cfgspace.c, mmio.c, irq.c, vram.c) ------------------ */

@@ -750,7 +750,7 @@ void vslice_engine_kick(struct vslice_dev *vd)
 	    !(r->status & VSLICE_STATUS_HALTED) && r->ring_head != r->ring_tail)
 		r->status |= VSLICE_STATUS_BUSY;
 	mutex_unlock(&vd->dev_lock);
-	queue_work(system_unbound_wq, &vd->engine.work);
+	queue_work(vslice_unbound_wq, &vd->engine.work);
 }
 
 /**
@@ -806,7 +806,7 @@ void vslice_engine_resume(struct vslice_dev *vd)
 	mutex_lock(&vd->dev_lock);
 	vd->engine.quiesced = false;
 	mutex_unlock(&vd->dev_lock);
-	queue_work(system_unbound_wq, &vd->engine.work);
+	queue_work(vslice_unbound_wq, &vd->engine.work);
 }
 
 /**

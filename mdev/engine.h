@@ -30,7 +30,7 @@ struct vslice_dev;
 
 /**
  * struct vslice_engine - engine state beyond the BAR0 registers
- * @work:	the worker that runs commands (system_unbound_wq)
+ * @work:	the worker that runs commands (unbound: vslice_unbound_wq)
  * @dma_lock:	held around every pinned guest memory access (pin..unpin,
  *		test_skip_dirty references); dma_unmap takes it to wait out
  *		such an access in flight.  Its place in the lock order is in

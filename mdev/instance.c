@@ -218,39 +218,68 @@ static int vslice_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 	return vslice_vram_mmap(vd, vma);
 }
 
+/**
+ * vslice_region_info_caps() - fill one region's info and capabilities
+ * @vdev:	the instance
+ * @info:	in: index (argsz already checked); out: offset, size, flags
+ * @caps:	capability chain to add to (VFIO_REGION_INFO_CAP_*)
+ *
+ * The one source of region info for every region index: BARs, config
+ * space and the extra regions of vslice_extra_region() (the v1 migration
+ * region with its type and sparse-mmap capabilities).  On kernels with the
+ * get_region_info_caps op (6.19+) the VFIO core calls it and lays out the
+ * chain; below, vslice_get_region_info() does the same around it.
+ *
+ * Return: 0, or -EINVAL for an index the device does not have, or the
+ * error of a capability that could not be added.
+ */
+static int vslice_region_info_caps(struct vfio_device *vdev,
+				   struct vfio_region_info *info,
+				   struct vfio_info_cap *caps)
+{
+	struct vslice_dev *vd = to_vslice(vdev);
+	const struct vslice_region_ops *extra;
+
+	if (info->index >= VSLICE_NUM_REGIONS)
+		return -EINVAL;
+
+	info->offset = VFIO_PCI_INDEX_TO_OFFSET(info->index);
+	info->cap_offset = 0;
+	info->flags = 0;
+	extra = vslice_extra_region(info->index);
+	if (extra)
+		return extra->info(vd, info, caps);
+
+	info->size = vslice_pci_region_size(vd, info->index);
+	if (info->size)
+		info->flags = VFIO_REGION_INFO_FLAG_READ |
+			      VFIO_REGION_INFO_FLAG_WRITE;
+	if (info->index == VFIO_PCI_BAR2_REGION_INDEX)
+		info->flags |= VFIO_REGION_INFO_FLAG_MMAP;
+	return 0;
+}
+
+/*
+ * VFIO_DEVICE_GET_REGION_INFO before 6.19, where the ioctl op still gets
+ * it: what the core does from 6.19 around vslice_region_info_caps().
+ */
 static int vslice_get_region_info(struct vslice_dev *vd,
 				  struct vfio_region_info __user *arg)
 {
 	struct vfio_info_cap caps = { .buf = NULL, .size = 0 };
-	const struct vslice_region_ops *extra;
 	struct vfio_region_info info;
 	unsigned long minsz;
-	int ret = 0;
+	int ret;
 
 	minsz = offsetofend(struct vfio_region_info, offset);
 	if (copy_from_user(&info, arg, minsz))
 		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
-	if (info.index >= VSLICE_NUM_REGIONS)
-		return -EINVAL;
 
-	info.offset = VFIO_PCI_INDEX_TO_OFFSET(info.index);
-	info.cap_offset = 0;
-	info.flags = 0;
-	extra = vslice_extra_region(info.index);
-	if (extra) {
-		ret = extra->info(vd, &info, &caps);
-		if (ret)
-			goto out;
-	} else {
-		info.size = vslice_pci_region_size(vd, info.index);
-		if (info.size)
-			info.flags = VFIO_REGION_INFO_FLAG_READ |
-				     VFIO_REGION_INFO_FLAG_WRITE;
-		if (info.index == VFIO_PCI_BAR2_REGION_INDEX)
-			info.flags |= VFIO_REGION_INFO_FLAG_MMAP;
-	}
+	ret = vslice_region_info_caps(&vd->vdev, &info, &caps);
+	if (ret)
+		goto out;
 
 	if (caps.size) {
 		info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
@@ -375,6 +404,7 @@ static const struct vfio_device_ops vslice_dev_ops = {
 	.read		= vslice_read,
 	.write		= vslice_write,
 	.ioctl		= vslice_ioctl,
+	VSLICE_REGION_INFO_OP(vslice_region_info_caps)
 	.mmap		= vslice_mmap,
 	.request	= vslice_request,
 	.dma_unmap	= vslice_dma_unmap,
