@@ -34,6 +34,52 @@ static struct vslice_type vslice_types[] = {
 
 static struct mdev_type *vslice_mtypes[ARRAY_SIZE(vslice_types)];
 
+/*
+ * The parent's migration_info/ directory: one read-only file per type,
+ * named like the type's mdev_supported_types entry (compatinfo.c).
+ */
+struct vslice_type_attr {
+	struct device_attribute dattr;
+	unsigned int idx;
+};
+
+static ssize_t vslice_type_info_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	const struct vslice_type_attr *ta =
+		container_of(attr, struct vslice_type_attr, dattr);
+
+	return vslice_migration_info_show(&vslice_types[ta->idx], buf);
+}
+
+#define VSLICE_TYPE_ATTR(_name, _idx) {					\
+	.dattr = __ATTR(_name, 0444, vslice_type_info_show, NULL),	\
+	.idx = (_idx),							\
+}
+
+static struct vslice_type_attr vslice_type_attrs[] = {
+	VSLICE_TYPE_ATTR(vslice-128m, 0),
+	VSLICE_TYPE_ATTR(vslice-256m, 1),
+	VSLICE_TYPE_ATTR(vslice-512m, 2),
+};
+
+static struct attribute *vslice_type_info_attrs[] = {
+	&vslice_type_attrs[0].dattr.attr,
+	&vslice_type_attrs[1].dattr.attr,
+	&vslice_type_attrs[2].dattr.attr,
+	NULL,
+};
+
+static const struct attribute_group vslice_type_info_group = {
+	.name = "migration_info",
+	.attrs = vslice_type_info_attrs,
+};
+
+static const struct attribute_group *vslice_parent_groups[] = {
+	&vslice_type_info_group,
+	NULL,
+};
+
 static const struct vslice_type *to_vslice_type(struct mdev_type *mtype)
 {
 	return container_of(mtype, struct vslice_type, mtype);
@@ -122,6 +168,7 @@ static struct mdev_driver vslice_mdev_driver = {
 		.name = VSLICE_DRIVER_NAME,
 		.owner = THIS_MODULE,
 		.mod_name = KBUILD_MODNAME,
+		.dev_groups = vslice_instance_groups,
 	},
 	.probe = vslice_probe,
 	.remove = vslice_remove,
@@ -138,6 +185,14 @@ static int __init vslice_init(void)
 	struct vslice_parent *parent = &vslice_parent;
 	unsigned int i;
 	int ret;
+
+	/* each migration_info file is named "vslice-<sysfs_name>" of its type */
+	BUILD_BUG_ON(ARRAY_SIZE(vslice_type_attrs) != ARRAY_SIZE(vslice_types));
+	for (i = 0; i < ARRAY_SIZE(vslice_types); i++)
+		if (WARN_ON(strcmp(vslice_type_attrs[i].dattr.attr.name +
+				   strlen(VSLICE_DRIVER_NAME "-"),
+				   vslice_types[i].mtype.sysfs_name)))
+			return -EINVAL;
 
 	if (!vram_mb) {
 		pr_err("vslice: vram_mb must be at least 1\n");
@@ -160,6 +215,7 @@ static int __init vslice_init(void)
 	device_initialize(&parent->dev);
 	parent->dev.class = vslice_class;
 	parent->dev.release = vslice_parent_dev_release;
+	parent->dev.groups = vslice_parent_groups;
 	ret = dev_set_name(&parent->dev, "%s", VSLICE_PARENT_NAME);
 	if (ret)
 		goto err_put;

@@ -181,7 +181,7 @@ static int vslice_save_fill(struct vslice_data_file *f)
 	if (!f->hdr_done) {
 		f->buf_len = vslice_enc_hdr(&f->enc, f->buf, vd->type->id,
 					    vd->vram.size,
-					    VSLICE_STREAM_F_ZERO_ELISION);
+					    VSLICE_STREAM_F_WRITTEN);
 		f->hdr_done = true;
 		return 0;
 	}

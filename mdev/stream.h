@@ -37,6 +37,8 @@
 
 #define VSLICE_STREAM_HDR_SIZE	sizeof(struct vslice_stream_hdr)	/* 40 */
 #define VSLICE_STREAM_SEC_SIZE	sizeof(struct vslice_stream_sec)	/* 16 */
+/* The feature flags of every stream this driver writes. */
+#define VSLICE_STREAM_F_WRITTEN	VSLICE_STREAM_F_ZERO_ELISION
 /* END's section header plus its payload */
 #define VSLICE_STREAM_END_SIZE	(sizeof(struct vslice_stream_sec) + \
 				 sizeof(struct vslice_stream_end))	/* 40 */

@@ -148,6 +148,10 @@ int vslice_instance_create(struct mdev_device *mdev,
 			   const struct vslice_type *type);
 void vslice_instance_destroy(struct mdev_device *mdev);
 
+/* compatinfo.c */
+ssize_t vslice_migration_info_show(const struct vslice_type *type, char *buf);
+extern const struct attribute_group *vslice_instance_groups[];
+
 /* debugfs.c */
 void vslice_debugfs_init(void);
 void vslice_debugfs_exit(void);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,81 @@ int vs_mig_flags(int device, __u64 *flags)
 	if (ioctl(device, VFIO_DEVICE_FEATURE, &b))
 		return -errno;
 	*flags = m->flags;
+	return 0;
+}
+
+uint32_t vs_crc32c(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t crc = ~0u;
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
+	}
+	return ~crc;
+}
+
+void vs_stream_hdr_reseal(struct vslice_stream_hdr *h)
+{
+	h->hdr_crc = vs_crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc));
+}
+
+int vs_stream_read_all(int fd, uint8_t **buf, size_t *len)
+{
+	size_t cap = 1 << 16, got = 0;
+	uint8_t *b = malloc(cap), *nb;
+	ssize_t n;
+
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		if (cap - got < 4096) {
+			nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		n = read(fd, b + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = -errno;
+			free(b);
+			return n;
+		}
+		if (!n)
+			break;
+		got += n;
+	}
+	*buf = b;
+	*len = got;
+	return 0;
+}
+
+int vs_stream_write_all(int fd, const uint8_t *buf, size_t len, size_t piece)
+{
+	size_t done = 0, want;
+	ssize_t n;
+
+	while (done < len) {
+		want = len - done;
+		if (piece && want > piece)
+			want = piece;
+		n = write(fd, buf + done, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EIO;
+		done += n;
+	}
 	return 0;
 }
 

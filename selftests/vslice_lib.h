@@ -77,6 +77,19 @@ int vs_mig_set_state(int device, uint32_t state, int *data_fd);
 uint32_t vs_mig_get_state(int device);
 int vs_mig_flags(int device, __u64 *flags);
 
+/*
+ * Whole v2 streams.  vs_stream_read_all(): read @fd to EOF into a malloc'd
+ * buffer (*buf, *len; free() it), 0 or -errno.  vs_stream_write_all():
+ * write @len bytes in pieces of at most @piece (0: all at once), 0 or the
+ * -errno of the write the device refused.  vs_stream_hdr_reseal(): after
+ * editing a stream header, recompute its hdr_crc.
+ * vs_crc32c(): CRC32C as the stream uses it (seed ~0, final xor ~0).
+ */
+int vs_stream_read_all(int fd, uint8_t **buf, size_t *len);
+int vs_stream_write_all(int fd, const uint8_t *buf, size_t len, size_t piece);
+void vs_stream_hdr_reseal(struct vslice_stream_hdr *h);
+uint32_t vs_crc32c(const void *buf, size_t len);
+
 /* Register / region access through the device fd. */
 uint32_t vs_rd32(struct vs_inst *in, uint32_t reg);
 void vs_wr32(struct vs_inst *in, uint32_t reg, uint32_t val);

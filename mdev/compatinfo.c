@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice: migration_info, what an orchestrator reads before it migrates.
+ *
+ * Offers the read-only sysfs files
+ *   /sys/class/mdev_bus/vslice0/migration_info/<type>   (one per type)
+ *   /sys/bus/mdev/devices/<uuid>/migration_info          (one per instance)
+ * with one key=value per line: the stream versions this driver writes and
+ * accepts, the type, its VRAM size, the features and a compatibility
+ * string.  Two such files (source and destination) are enough to say
+ * whether a migration will be accepted; scripts/vslice-migcheck does it
+ * and Documentation/ABI/testing/sysfs-vslice-migration-info defines the
+ * rules.  The stream header check in stream.c stays the authority: the
+ * values printed here are the very constants it checks against.
+ *
+ * Layer: beside main.c (parent and types); reads only type constants.
+ */
+
+#include <linux/device.h>
+#include <linux/mdev.h>
+#include <linux/sysfs.h>
+
+#include "stream.h"
+#include "vslice.h"
+
+/**
+ * vslice_migration_info_show() - format migration_info for a type
+ * @type:	the mdev type
+ * @buf:	a sysfs page
+ *
+ * The compatibility string names everything the stream header requires
+ * to be equal on both sides (device family, type id, VRAM size, page
+ * size); the version and flag lines say which headers the driver writes
+ * and which it accepts.
+ *
+ * Return: bytes written to @buf.
+ */
+ssize_t vslice_migration_info_show(const struct vslice_type *type, char *buf)
+{
+	int n = 0;
+
+	n += sysfs_emit_at(buf, n, "driver=%s\n", VSLICE_DRIVER_NAME);
+	n += sysfs_emit_at(buf, n, "type=%s-%s\n", VSLICE_DRIVER_NAME,
+			   type->mtype.sysfs_name);
+	n += sysfs_emit_at(buf, n, "type_id=%u\n", type->id);
+	n += sysfs_emit_at(buf, n, "vram_bytes=%llu\n", type->vram_size);
+	n += sysfs_emit_at(buf, n, "page_size=%u\n", VSLICE_STREAM_PAGE_SIZE);
+	/* one MAJOR.MINOR this driver can produce */
+	n += sysfs_emit_at(buf, n, "stream_writes=%u.%u\n",
+			   VSLICE_STREAM_VERSION_MAJOR,
+			   VSLICE_STREAM_VERSION_MINOR);
+	/* MAJOR.MINOR: that major, any minor up to MINOR */
+	n += sysfs_emit_at(buf, n, "stream_accepts=%u.%u\n",
+			   VSLICE_STREAM_VERSION_MAJOR,
+			   VSLICE_STREAM_VERSION_MINOR);
+	n += sysfs_emit_at(buf, n, "stream_flags=0x%x\n",
+			   VSLICE_STREAM_F_WRITTEN);
+	n += sysfs_emit_at(buf, n, "stream_flags_accepted=0x%x\n",
+			   VSLICE_STREAM_F_KNOWN);
+	n += sysfs_emit_at(buf, n, "features=v2,p2p%s,v1_region\n",
+			   VSLICE_HAVE_PRECOPY ? ",pre_copy" : "");
+	n += sysfs_emit_at(buf, n,
+			   "compatibility=vslice-gpu/type-%u/vram-%llu/page-%u\n",
+			   type->id, type->vram_size, VSLICE_STREAM_PAGE_SIZE);
+	return n;
+}
+
+/* ---- per instance: an attribute of the bound mdev device ---- */
+
+static ssize_t migration_info_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+
+	if (!vd)
+		return -ENODEV;
+	return vslice_migration_info_show(vd->type, buf);
+}
+static DEVICE_ATTR_RO(migration_info);
+
+static struct attribute *vslice_instance_attrs[] = {
+	&dev_attr_migration_info.attr,
+	NULL,
+};
+
+static const struct attribute_group vslice_instance_group = {
+	.attrs = vslice_instance_attrs,
+};
+
+const struct attribute_group *vslice_instance_groups[] = {
+	&vslice_instance_group,
+	NULL,
+};
