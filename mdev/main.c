@@ -53,14 +53,17 @@ static ssize_t vslice_type_info_show(struct device *dev,
 }
 
 #define VSLICE_TYPE_ATTR(_name, _idx) {					\
-	.dattr = __ATTR(_name, 0444, vslice_type_info_show, NULL),	\
+	.dattr = {							\
+		.attr = { .name = (_name), .mode = 0444 },		\
+		.show = vslice_type_info_show,				\
+	},								\
 	.idx = (_idx),							\
 }
 
 static struct vslice_type_attr vslice_type_attrs[] = {
-	VSLICE_TYPE_ATTR(vslice-128m, 0),
-	VSLICE_TYPE_ATTR(vslice-256m, 1),
-	VSLICE_TYPE_ATTR(vslice-512m, 2),
+	VSLICE_TYPE_ATTR("vslice-128m", 0),
+	VSLICE_TYPE_ATTR("vslice-256m", 1),
+	VSLICE_TYPE_ATTR("vslice-512m", 2),
 };
 
 static struct attribute *vslice_type_info_attrs[] = {

@@ -230,7 +230,8 @@ FIXTURE_SETUP(compat)
 {
 	memset(&self->src, 0, sizeof(self->src));
 	memset(&self->dst, 0, sizeof(self->dst));
-	self->src.device = self->dst.device = -1;
+	self->src.device = -1;
+	self->dst.device = -1;
 	vs_remove_all();
 	ASSERT_EQ(0, tool_path(self->tool, sizeof(self->tool))) {
 		TH_LOG("scripts/vslice-migcheck not found (set VSLICE_REPO)");
