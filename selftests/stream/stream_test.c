@@ -4,6 +4,8 @@
  * built in userspace: CRC32C, encoder layout, round trips under every
  * split, and each decoder errno.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,11 @@
 #include <asm/byteorder.h>
 
 #include "streamgen.h"
+#include "../golden/golden.h"
+
+#ifndef GOLDEN_DIR
+#define GOLDEN_DIR "../golden"
+#endif
 
 #define TYPE_ID		2
 #define NPAGES		96	/* runs above 64 pages get split */
@@ -992,6 +999,91 @@ TEST_F(bad, every_bit_flip_is_caught_before_its_unit_is_used)
 		}
 	}
 	TH_LOG("%zu flips in %zu bytes", flips, self->s.len);
+}
+
+/*
+ * Every stream in selftests/golden/MANIFEST (produced by the module in a
+ * VM) decodes, whole and in 7-byte pieces, into exactly what its source
+ * was made to hold (golden.h).  The VM counterpart is golden_test.
+ */
+static void golden_check_one(struct __test_metadata *_metadata,
+			     const struct golden_entry *e, const u8 *data,
+			     size_t len, const size_t *splits,
+			     unsigned int nr_splits)
+{
+	u64 npages = (u64)e->vram_mib * 256;
+	unsigned int written = 0, want = 0;
+	struct sg_result r;
+	struct sg_model m;
+	struct sg_sink k;
+	static u8 page[SG_PAGE];
+	u64 p;
+	int i;
+
+	sg_model_init(&m, e->type_id, npages);
+	sg_sink_init(&k, &m, NULL, 0);
+	r = sg_decode(data, len, e->type_id, m.vram_size, &k, splits,
+		      nr_splits);
+	EXPECT_EQ(0, verdict(&r)) TH_LOG("%s", e->file);
+	EXPECT_FALSE(k.bad);
+	EXPECT_EQ(1u, k.hw_seen);
+	for (p = 0; p < npages; p++) {
+		u32 seed = golden_page_seed(e->busy, npages, p);
+
+		want += !!seed;
+		if (!m.written[p]) {
+			EXPECT_EQ(0u, seed) TH_LOG("%s: page %llu missing",
+						   e->file, (unsigned long long)p);
+			continue;
+		}
+		written++;
+		if (seed)
+			golden_fill(page, seed, p);
+		else
+			memset(page, 0, sizeof(page));
+		EXPECT_EQ(0, memcmp(page, m.vram + p * SG_PAGE, SG_PAGE))
+			TH_LOG("%s: page %llu", e->file, (unsigned long long)p);
+	}
+	EXPECT_EQ(want, written);
+	for (i = 0; i < GOLDEN_NR_SCRATCH; i++)
+		EXPECT_EQ(e->busy ? golden_scratch(i) : 0,
+			  __le32_to_cpu(m.hw.scratch[i]));
+	sg_model_free(&m);
+}
+
+TEST(golden_streams_decode_to_their_recipe)
+{
+	static const size_t seven[] = { 7 };
+	struct golden_entry e;
+	char path[512];
+	unsigned int n = 0;
+	FILE *f, *mf;
+	u8 *data;
+	long len;
+	int ret;
+
+	mf = fopen(GOLDEN_DIR "/MANIFEST", "r");
+	ASSERT_NE(NULL, mf) TH_LOG(GOLDEN_DIR "/MANIFEST: %s", strerror(errno));
+	while ((ret = golden_next(mf, &e)) == 1) {
+		snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, e.file);
+		f = fopen(path, "r");
+		ASSERT_NE(NULL, f) TH_LOG("%s", path);
+		fseek(f, 0, SEEK_END);
+		len = ftell(f);
+		rewind(f);
+		data = malloc(len);
+		ASSERT_NE(NULL, data);
+		ASSERT_EQ((size_t)len, fread(data, 1, len, f));
+		fclose(f);
+		ASSERT_EQ((unsigned int)VSLICE_STREAM_VERSION_MAJOR, e.major);
+		golden_check_one(_metadata, &e, data, len, NULL, 0);
+		golden_check_one(_metadata, &e, data, len, seven, 1);
+		free(data);
+		n++;
+	}
+	fclose(mf);
+	ASSERT_EQ(0, ret);
+	ASSERT_LT(0u, n);
 }
 
 TEST_HARNESS_MAIN
