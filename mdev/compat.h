@@ -117,4 +117,14 @@
 #define vslice_vm_flags_set(vma, flags)	((vma)->vm_flags |= (flags))
 #endif
 
+/*
+ * 6.9+ with CONFIG_VFIO_DEBUGFS: the core has a debugfs directory per
+ * device (vfio_device.debug_root); Debian's kernels leave it off.
+ */
+#if IS_ENABLED(CONFIG_VFIO_DEBUGFS)
+#define VSLICE_HAVE_VFIO_DEBUGFS	1
+#else
+#define VSLICE_HAVE_VFIO_DEBUGFS	0
+#endif
+
 #endif /* _VSLICE_COMPAT_H */

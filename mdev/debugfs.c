@@ -4,6 +4,7 @@
  *
  * Read-only snapshot for humans and tests: migration state and channel
  * statistics, engine registers and checkpoint, pinned pages, VRAM usage.
+ * <uuid>/migration: watch a migration (vslice_mig_stats_show()).
  * Takes the same locks as the paths it reports on, one at a time.
  */
 
@@ -38,6 +39,37 @@ static int vslice_status_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(vslice_status);
 
+static int vslice_migration_show(struct seq_file *s, void *unused)
+{
+	vslice_mig_stats_show(s->private, s);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vslice_migration);
+
+/*
+ * The migration file goes under the VFIO core's per-device directory
+ * (/sys/kernel/debug/vfio/<dev>/) where the kernel has one, with a link
+ * from ours; else in ours.  Either way <ours>/migration reads it.
+ */
+static void vslice_debugfs_add_migration(struct vslice_dev *vd)
+{
+#if VSLICE_HAVE_VFIO_DEBUGFS
+	char target[96];
+
+	if (!IS_ERR_OR_NULL(vd->vdev.debug_root)) {
+		debugfs_create_file("vslice_migration", 0444,
+				    vd->vdev.debug_root, vd,
+				    &vslice_migration_fops);
+		snprintf(target, sizeof(target), "../../vfio/%s/vslice_migration",
+			 dev_name(vd->vdev.dev));
+		debugfs_create_symlink("migration", vd->debugfs, target);
+		return;
+	}
+#endif
+	debugfs_create_file("migration", 0444, vd->debugfs, vd,
+			    &vslice_migration_fops);
+}
+
 /**
  * vslice_debugfs_add() - create an instance's debugfs directory
  * @vd:		the instance
@@ -48,6 +80,7 @@ void vslice_debugfs_add(struct vslice_dev *vd)
 					 vslice_debugfs_root);
 	debugfs_create_file("status", 0444, vd->debugfs, vd,
 			    &vslice_status_fops);
+	vslice_debugfs_add_migration(vd);
 }
 
 /**

@@ -39,6 +39,7 @@
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -206,6 +207,59 @@ static int vslice_save_fill(struct vslice_data_file *f)
 	return -ENODATA;
 }
 
+static u64 vslice_save_pending(struct vslice_data_file *f, bool stopcopy);
+
+/*
+ * Count what a read moved, per mode, and close a pre-copy pass when the
+ * dirty set ran dry (-ENOMSG) after carrying something: the pages a pass
+ * carried were dirtied since the pass before, which gives the rate.
+ */
+static void vslice_save_account(struct vslice_data_file *f, ssize_t done,
+				int ret)
+{
+	struct vslice_mig_stats *st = &f->vd->mig.stats;
+	u64 now, pages = 0, rate = 0, pending = 0;
+	bool pass_end = false;
+	u32 passes = 0;
+
+	lockdep_assert_held(&f->lock);
+	if (ret == -ENOMSG)
+		pending = vslice_save_pending(f, true);
+	spin_lock(&st->lock);
+	if (f->mode == VSLICE_SAVE_STOPCOPY) {
+		st->stopcopy_bytes += done;
+	} else {
+		st->precopy_bytes += done;
+		st->pass_bytes += done;
+		if (ret == -ENOMSG && st->pass_bytes) {
+			now = ktime_get_ns();
+			pages = st->pass_bytes >> PAGE_SHIFT;
+			if (st->passes && now > st->pass_end)
+				st->dirty_rate = div64_u64(pages * NSEC_PER_SEC,
+							   now - st->pass_end);
+			st->passes++;
+			st->last_pass_pages = pages;
+			st->pass_end = now;
+			st->pass_bytes = 0;
+			pass_end = true;
+			passes = st->passes;
+			rate = st->dirty_rate;
+		}
+	}
+	spin_unlock(&st->lock);
+	if (pass_end)
+		trace_vslice_precopy_pass(f->vd->vdev.dev, passes, pages, rate,
+					  f->total, pending);
+}
+
+/* Remember the stop-copy size just reported to userspace. */
+static void vslice_stats_reported(struct vslice_dev *vd, u64 bytes)
+{
+	spin_lock(&vd->mig.stats.lock);
+	vd->mig.stats.reported = bytes;
+	spin_unlock(&vd->mig.stats.lock);
+}
+
 static ssize_t vslice_save_read(struct vslice_data_file *f,
 				struct iov_iter *to)
 {
@@ -238,6 +292,7 @@ static ssize_t vslice_save_read(struct vslice_data_file *f,
 	/* a temporary end of stream: the first pass is over */
 	if (ret == -ENOMSG)
 		f->initial_left = 0;
+	vslice_save_account(f, done, ret);
 out:
 	mutex_unlock(&f->lock);
 	if (done)
@@ -474,6 +529,7 @@ static long vslice_precopy_info(struct vslice_data_file *f,
 		pending = vslice_save_pending(f, false);
 		info.initial_bytes = min(f->initial_left, pending);
 		info.dirty_bytes = pending - info.initial_bytes;
+		vslice_stats_reported(f->vd, vslice_save_pending(f, true));
 	}
 	mutex_unlock(&f->lock);
 	if (ret)
@@ -564,6 +620,9 @@ static void vslice_mig_drop_files(struct vslice_dev *vd)
 		vslice_file_disable(m->save);
 		m->save = NULL;
 		vslice_vram_track_stop(vd);
+		spin_lock(&m->stats.lock);
+		m->stats.active = false;
+		spin_unlock(&m->stats.lock);
 	}
 	if (m->resume) {
 		vslice_file_disable(m->resume);
@@ -574,6 +633,23 @@ static void vslice_mig_drop_files(struct vslice_dev *vd)
 /* ------------------------------------------------------------------ */
 /* the state machine                                                   */
 /* ------------------------------------------------------------------ */
+
+/* Zero every figure but the lock. */
+static void vslice_stats_clear(struct vslice_mig_stats *st)
+{
+	lockdep_assert_held(&st->lock);
+	st->active = false;
+	st->precopy_bytes = 0;
+	st->stopcopy_bytes = 0;
+	st->passes = 0;
+	st->pass_bytes = 0;
+	st->last_pass_pages = 0;
+	st->dirty_rate = 0;
+	st->pass_end = 0;
+	st->reported = 0;
+	st->predicted = 0;
+	st->at_switch = 0;
+}
 
 static int vslice_mig_open_save(struct vslice_dev *vd,
 				enum vslice_save_mode mode)
@@ -589,6 +665,11 @@ static int vslice_mig_open_save(struct vslice_dev *vd,
 	mutex_lock(&f->lock);
 	f->initial_left = vslice_save_pending(f, false);
 	mutex_unlock(&f->lock);
+	spin_lock(&vd->mig.stats.lock);
+	vslice_stats_clear(&vd->mig.stats);
+	vd->mig.stats.active = true;
+	vd->mig.stats.pass_end = ktime_get_ns();
+	spin_unlock(&vd->mig.stats.lock);
 	vd->mig.save = f;
 	return 0;
 }
@@ -627,6 +708,21 @@ static int vslice_mig_finish_resume(struct vslice_dev *vd)
 	vslice_file_disable(f);
 	vd->mig.resume = NULL;
 	return 0;
+}
+
+/* Pre-copy switches to stop-copy: freeze the prediction it was made on. */
+static void vslice_stats_switch(struct vslice_dev *vd, u64 now_pending)
+{
+	struct vslice_mig_stats *st = &vd->mig.stats;
+
+	u64 predicted;
+
+	spin_lock(&st->lock);
+	predicted = st->reported;
+	st->predicted = predicted;
+	st->at_switch = now_pending;
+	spin_unlock(&st->lock);
+	trace_vslice_mig_switchover(vd->vdev.dev, predicted, now_pending);
 }
 
 #define ARC(a, b)	((VSLICE_MIG_##a << 8) | VSLICE_MIG_##b)
@@ -676,6 +772,7 @@ static int vslice_mig_step(struct vslice_dev *vd, enum vslice_mig_state next)
 	case ARC(PRE_COPY_P2P, STOP_COPY):
 		mutex_lock(&vd->mig.save->lock);
 		vd->mig.save->mode = VSLICE_SAVE_STOPCOPY;
+		vslice_stats_switch(vd, vslice_save_pending(vd->mig.save, true));
 		mutex_unlock(&vd->mig.save->lock);
 		break;
 	case ARC(STOP_COPY, STOP):
@@ -862,6 +959,8 @@ u64 vslice_mig_pending(struct vslice_dev *vd)
 	if (f) {
 		mutex_lock(&f->lock);
 		bytes = vslice_save_pending(f, f->mode == VSLICE_SAVE_STOPCOPY);
+		if (f->mode == VSLICE_SAVE_PRECOPY)
+			vslice_stats_reported(vd, vslice_save_pending(f, true));
 		mutex_unlock(&f->lock);
 	}
 	mutex_unlock(&vd->state_mutex);
@@ -963,6 +1062,63 @@ void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s)
 	mutex_unlock(&vd->state_mutex);
 }
 
+/**
+ * vslice_mig_stats_show() - the debugfs migration file: watch a migration
+ * @vd:		the instance
+ * @s:		the seq_file
+ *
+ * One "key: value" per line.  The live figures (dirty pages, pre-copy
+ * info, predicted stop-copy size) are those of the save channel now, if
+ * there is one; the counters and the prediction made at switchover stay
+ * after the session ends, until the next one starts.
+ */
+void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s)
+{
+	struct vslice_mig_stats st;
+	u64 initial = 0, dirty = 0, predicted = 0;
+	bool live = false, precopy = false;
+	struct vslice_data_file *f;
+	enum vslice_mig_state state;
+
+	mutex_lock(&vd->state_mutex);
+	state = vd->mig.state;
+	f = vd->mig.save;
+	if (f) {
+		mutex_lock(&f->lock);
+		if (!f->disabled) {
+			live = true;
+			precopy = f->mode == VSLICE_SAVE_PRECOPY;
+			dirty = vslice_save_pending(f, false);
+			initial = min(f->initial_left, dirty);
+			dirty -= initial;
+			predicted = vslice_save_pending(f, true);
+		}
+		mutex_unlock(&f->lock);
+	}
+	spin_lock(&vd->mig.stats.lock);
+	st = vd->mig.stats;
+	spin_unlock(&vd->mig.stats.lock);
+	mutex_unlock(&vd->state_mutex);
+
+	seq_printf(s, "state: %s\n", vslice_mig_state_names[state]);
+	seq_printf(s, "save_session: %s\n", live ? (precopy ? "precopy" :
+			"stopcopy") : (st.passes || st.stopcopy_bytes ?
+			"ended" : "none"));
+	seq_printf(s, "precopy_bytes: %llu\n", st.precopy_bytes);
+	seq_printf(s, "stopcopy_bytes: %llu\n", st.stopcopy_bytes);
+	seq_printf(s, "precopy_passes: %u\n", st.passes);
+	seq_printf(s, "last_pass_pages: %llu\n", st.last_pass_pages);
+	seq_printf(s, "dirty_vram_pages: %lu\n",
+		   vslice_vram_dirty_count(&vd->vram));
+	seq_printf(s, "dirty_rate_pages_per_s: %llu\n", st.dirty_rate);
+	seq_printf(s, "initial_bytes: %llu\n", precopy ? initial : 0);
+	seq_printf(s, "dirty_bytes: %llu\n", precopy ? dirty : 0);
+	seq_printf(s, "predicted_stopcopy_bytes: %llu\n", live ? predicted : 0);
+	seq_printf(s, "reported_stopcopy_bytes: %llu\n", st.reported);
+	seq_printf(s, "switchover_predicted_bytes: %llu\n", st.predicted);
+	seq_printf(s, "switchover_pending_bytes: %llu\n", st.at_switch);
+}
+
 /* ------------------------------------------------------------------ */
 /* VFIO v2 ops                                                         */
 /* ------------------------------------------------------------------ */
@@ -1036,6 +1192,8 @@ static int vslice_get_data_size(struct vfio_device *vdev,
 	if (f) {
 		mutex_lock(&f->lock);
 		bytes = vslice_save_pending(f, true);
+		if (f->mode == VSLICE_SAVE_PRECOPY)
+			vslice_stats_reported(vd, bytes);
 		mutex_unlock(&f->lock);
 	}
 	/* No session, or one that delivered all: a whole new stop-copy. */
@@ -1072,6 +1230,7 @@ const struct vfio_migration_ops vslice_mig_ops = {
 int vslice_mig_init(struct vslice_dev *vd)
 {
 	vd->mig.state = VSLICE_MIG_RUNNING;
+	spin_lock_init(&vd->mig.stats.lock);
 	vd->vdev.migration_flags = VFIO_MIGRATION_STOP_COPY |
 				   VFIO_MIGRATION_P2P;
 #if VSLICE_HAVE_PRECOPY

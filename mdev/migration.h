@@ -6,6 +6,7 @@
 #ifndef _VSLICE_MIGRATION_H
 #define _VSLICE_MIGRATION_H
 
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 
@@ -33,15 +34,54 @@ enum vslice_mig_state {
 };
 
 /**
+ * struct vslice_mig_stats - figures of the current (or last) save session,
+ *	for the debugfs migration file and the pre-copy pass trace event
+ * @lock:	protects the fields below; a leaf lock, taken under the save
+ *		channel's lock or state_mutex and never the other way
+ * @active:	a save session is open
+ * @precopy_bytes: bytes read in pre-copy so far
+ * @stopcopy_bytes: bytes read in stop-copy so far
+ * @passes:	pre-copy passes that ended (the dirty set drained once each)
+ * @pass_bytes:	bytes of the pass in progress
+ * @last_pass_pages: VRAM pages the last pass carried
+ * @dirty_rate:	VRAM pages per second the guest dirtied, from the last pass
+ *		(pages it carried over the time since the pass before); 0
+ *		until two passes ended
+ * @pass_end:	ktime_get_ns() at the end of the last pass (or the start)
+ * @reported:	the last stop-copy size the driver reported to userspace
+ *		(VFIO_MIG_GET_PRECOPY_INFO, MIG_DATA_SIZE, v1 pending_bytes),
+ *		as vslice_save_pending() counts a switch to stop-copy then
+ * @predicted:	@reported when the session switched to stop-copy: the
+ *		prediction QEMU made its switchover decision on
+ * @at_switch:	the same count taken by the driver at the switch itself
+ */
+struct vslice_mig_stats {
+	spinlock_t lock;	/* the fields below */
+	bool active;
+	u64 precopy_bytes;
+	u64 stopcopy_bytes;
+	u32 passes;
+	u64 pass_bytes;
+	u64 last_pass_pages;
+	u64 dirty_rate;
+	u64 pass_end;
+	u64 reported;
+	u64 predicted;
+	u64 at_switch;
+};
+
+/**
  * struct vslice_mig - per-instance migration state (under state_mutex)
  * @state:	current device state
  * @save:	the save channel (PRE_COPY*, STOP_COPY), or NULL
  * @resume:	the resume channel (RESUMING), or NULL
+ * @stats:	figures of the current or last save (own lock)
  */
 struct vslice_mig {
 	enum vslice_mig_state state;
 	struct vslice_data_file *save;
 	struct vslice_data_file *resume;
+	struct vslice_mig_stats stats;
 };
 
 int vslice_mig_init(struct vslice_dev *vd);
@@ -57,6 +97,7 @@ ssize_t vslice_mig_save_read(struct vslice_dev *vd, struct iov_iter *to);
 ssize_t vslice_mig_resume_write(struct vslice_dev *vd, struct iov_iter *from);
 
 void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s);
+void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s);
 
 extern const struct vfio_migration_ops vslice_mig_ops;
 

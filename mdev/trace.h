@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vslice trace events: FSM arcs, stream chunks, pins, dirty reports and
- * engine commands.  Enable with
+ * vslice trace events: FSM arcs, stream chunks, pre-copy passes and the
+ * switch to stop-copy, pins, dirty reports and engine commands.  Enable with
  *   echo 1 > /sys/kernel/tracing/events/vslice/enable
  */
 #undef TRACE_SYSTEM
@@ -55,6 +55,48 @@ TRACE_EVENT(vslice_mig_data,
 	TP_printk("%s %s %zu bytes (total %llu) ret=%d", __get_str(dev),
 		  __entry->save ? "save" : "load", __entry->bytes,
 		  __entry->total, __entry->ret)
+);
+
+TRACE_EVENT(vslice_precopy_pass,
+	TP_PROTO(struct device *dev, u32 pass, u64 pages, u64 rate, u64 total,
+		 u64 predicted),
+	TP_ARGS(dev, pass, pages, rate, total, predicted),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(u32, pass)
+		__field(u64, pages)
+		__field(u64, rate)
+		__field(u64, total)
+		__field(u64, predicted)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->pass = pass;
+		__entry->pages = pages;
+		__entry->rate = rate;
+		__entry->total = total;
+		__entry->predicted = predicted;
+	),
+	TP_printk("%s pass %u: %llu pages, dirty rate %llu pages/s, %llu bytes so far, stop-copy now %llu bytes",
+		  __get_str(dev), __entry->pass, __entry->pages, __entry->rate,
+		  __entry->total, __entry->predicted)
+);
+
+TRACE_EVENT(vslice_mig_switchover,
+	TP_PROTO(struct device *dev, u64 predicted, u64 pending),
+	TP_ARGS(dev, predicted, pending),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(u64, predicted)
+		__field(u64, pending)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->predicted = predicted;
+		__entry->pending = pending;
+	),
+	TP_printk("%s stop-copy: last reported %llu bytes, pending at the switch %llu",
+		  __get_str(dev), __entry->predicted, __entry->pending)
 );
 
 TRACE_EVENT(vslice_pin,

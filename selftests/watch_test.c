@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vslice selftest: watching a migration through debugfs
+ * (/sys/kernel/debug/vslice/<uuid>/migration).
+ *
+ * A v2 save is driven step by step and after each step the file must say
+ * what the uAPI says: the state, the bytes read in pre-copy and stop-copy,
+ * the passes and the pages each carried, the dirty pages and rate, the
+ * pre-copy info and the predicted stop-copy size, and the prediction made
+ * at switchover against the bytes stop-copy then sent.  Needs v2 PRE_COPY
+ * (6.2+): SKIPs on 6.1, where the same accounting serves the v1 region.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vslice_lib.h"
+
+#define DEBUGFS_DIR	"/sys/kernel/debug/vslice"
+
+/* bookworm's libc uAPI is 6.1's: the v2 pre-copy additions of 6.2 */
+#ifndef VFIO_MIGRATION_PRE_COPY
+#define VFIO_MIGRATION_PRE_COPY			0x4
+#endif
+#ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
+#define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE	9
+#endif
+#ifndef VFIO_MIG_GET_PRECOPY_INFO
+#define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
+#endif
+#ifndef VFIO_DEVICE_STATE_PRE_COPY
+#define VFIO_DEVICE_STATE_PRE_COPY		6
+#define VFIO_DEVICE_STATE_PRE_COPY_P2P		7
+#endif
+
+struct watch_data_size {
+	__aligned_u64 stop_copy_length;
+};
+
+struct watch_precopy_info {
+	__u32 argsz;
+	__u32 flags;
+	__aligned_u64 initial_bytes;
+	__aligned_u64 dirty_bytes;
+};
+
+/* A key's value in the instance's migration file, or -1. */
+static long long watch(const char *uuid, const char *key)
+{
+	char path[256], buf[4096], *p;
+	size_t klen = strlen(key);
+
+	snprintf(path, sizeof(path), DEBUGFS_DIR "/%s/migration", uuid);
+	if (vs_sysfs_read(path, buf, sizeof(buf)))
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return strtoll(p + klen + 1, NULL, 0);
+	return -1;
+}
+
+static bool watch_is(const char *uuid, const char *key, const char *word)
+{
+	char path[256], buf[4096], want[128];
+
+	snprintf(path, sizeof(path), DEBUGFS_DIR "/%s/migration", uuid);
+	snprintf(want, sizeof(want), "%s: %s\n", key, word);
+	return !vs_sysfs_read(path, buf, sizeof(buf)) && strstr(buf, want);
+}
+
+static int data_size(int device, uint64_t *len)
+{
+	uint64_t b[(sizeof(struct vfio_device_feature) +
+		    sizeof(struct watch_data_size) + 7) / 8] = { 0 };
+	struct vfio_device_feature *f = (void *)b;
+	struct watch_data_size *d = (void *)f->data;
+
+	f->argsz = sizeof(b);
+	f->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
+	if (ioctl(device, VFIO_DEVICE_FEATURE, f))
+		return -errno;
+	*len = d->stop_copy_length;
+	return 0;
+}
+
+static int precopy_info(int fd, uint64_t *initial, uint64_t *dirty)
+{
+	struct watch_precopy_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
+		return -errno;
+	*initial = info.initial_bytes;
+	*dirty = info.dirty_bytes;
+	return 0;
+}
+
+/* Read a pre-copy fd until it has nothing more for now: bytes, or -errno. */
+static long long drain(int fd)
+{
+	static char buf[1 << 20];
+	long long total = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			total += n;
+			continue;
+		}
+		if (n < 0 && errno == ENOMSG)
+			return total;
+		return n < 0 ? -errno : total;	/* 0: end of stream */
+	}
+}
+
+static int write_pages(struct vs_inst *in, unsigned int first,
+		       unsigned int count, uint8_t val)
+{
+	static uint8_t page[4096];
+	unsigned int i;
+
+	memset(page, val, sizeof(page));
+	for (i = 0; i < count; i++)
+		if (vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX,
+				 (uint64_t)(first + i) * 4096, page,
+				 sizeof(page), true) != sizeof(page))
+			return -EIO;
+	return 0;
+}
+
+FIXTURE(watch) {
+	struct vs_inst in;
+};
+
+FIXTURE_SETUP(watch)
+{
+	__u64 flags = 0;
+
+	memset(&self->in, 0, sizeof(self->in));
+	self->in.device = -1;
+	vs_remove_all();
+	ASSERT_EQ(0, vs_create(&self->in, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->in));
+	ASSERT_EQ(0, vs_mig_flags(self->in.device, &flags));
+	if (!(flags & VFIO_MIGRATION_PRE_COPY))
+		SKIP(return, "this kernel's VFIO core has no v2 PRE_COPY (6.1)");
+}
+
+FIXTURE_TEARDOWN(watch)
+{
+	if (self->in.device >= 0)
+		vs_close(&self->in);
+	vs_remove_all();
+}
+
+TEST_F(watch, precopy_to_stopcopy)
+{
+	const char *u = self->in.uuid;
+	uint64_t initial = 0, dirty = 0, size = 0, reported = 0;
+	long long got, stop;
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	int fd;
+
+	/* no session yet */
+	ASSERT_TRUE(watch_is(u, "state", "RUNNING"));
+	ASSERT_TRUE(watch_is(u, "save_session", "none"));
+	EXPECT_EQ(0, watch(u, "precopy_bytes"));
+	EXPECT_EQ(0, watch(u, "precopy_passes"));
+
+	ASSERT_EQ(0, write_pages(&self->in, 100, 40, 0xa5));
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
+				      VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_TRUE(watch_is(u, "state", "PRE_COPY"));
+	ASSERT_TRUE(watch_is(u, "save_session", "precopy"));
+	EXPECT_EQ(40, watch(u, "dirty_vram_pages"));
+	ASSERT_EQ(0, precopy_info(fd, &initial, &dirty));
+	EXPECT_EQ((long long)initial, watch(u, "initial_bytes"));
+	EXPECT_EQ((long long)dirty, watch(u, "dirty_bytes"));
+	EXPECT_GT(initial, 40 * 4096);
+	ASSERT_EQ(0, data_size(self->in.device, &size));
+	EXPECT_EQ((long long)size, watch(u, "predicted_stopcopy_bytes"));
+	EXPECT_EQ((long long)size, watch(u, "reported_stopcopy_bytes"));
+
+	/* pass 1: the 40 written pages */
+	got = drain(fd);
+	ASSERT_GT(got, 40 * 4096);
+	EXPECT_EQ(got, watch(u, "precopy_bytes"));
+	EXPECT_EQ(1, watch(u, "precopy_passes"));
+	EXPECT_EQ(40, watch(u, "last_pass_pages"));
+	EXPECT_EQ(0, watch(u, "dirty_vram_pages"));
+	EXPECT_EQ(0, watch(u, "initial_bytes"));
+	EXPECT_EQ(0, watch(u, "dirty_rate_pages_per_s"));	/* one pass */
+
+	/* the guest dirties 10 pages, pass 2 carries them */
+	nanosleep(&ts, NULL);
+	ASSERT_EQ(0, write_pages(&self->in, 7, 10, 0x3c));
+	EXPECT_EQ(10, watch(u, "dirty_vram_pages"));
+	EXPECT_GT(watch(u, "dirty_bytes"), 10 * 4096);
+	got += drain(fd);
+	EXPECT_EQ(got, watch(u, "precopy_bytes"));
+	EXPECT_EQ(2, watch(u, "precopy_passes"));
+	EXPECT_EQ(10, watch(u, "last_pass_pages"));
+	/* 10 pages over at least the 100 ms slept: 1..100 pages/s */
+	EXPECT_GE(watch(u, "dirty_rate_pages_per_s"), 1);
+	EXPECT_LE(watch(u, "dirty_rate_pages_per_s"), 100);
+
+	/* 3 more dirty pages, QEMU asks for the size, then switches over */
+	ASSERT_EQ(0, write_pages(&self->in, 500, 1, 0x11));
+	ASSERT_EQ(0, write_pages(&self->in, 502, 1, 0x12));
+	ASSERT_EQ(0, write_pages(&self->in, 504, 1, 0x13));
+	ASSERT_EQ(0, data_size(self->in.device, &reported));
+	EXPECT_EQ((long long)reported, watch(u, "reported_stopcopy_bytes"));
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
+				      VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
+				      VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_TRUE(watch_is(u, "save_session", "stopcopy"));
+	EXPECT_EQ((long long)reported, watch(u, "switchover_predicted_bytes"));
+	EXPECT_EQ((long long)reported, watch(u, "switchover_pending_bytes"));
+	stop = drain(fd);
+	ASSERT_GT(stop, 3 * 4096);
+	EXPECT_EQ(stop, watch(u, "stopcopy_bytes"));
+	/* three lone pages: the prediction counts a run header per page */
+	EXPECT_EQ((long long)reported, stop);
+	TH_LOG("pre-copy %lld bytes in 2 passes, stop-copy predicted %llu, sent %lld",
+	       got, (unsigned long long)reported, stop);
+	close(fd);
+
+	/* after the session the figures stay for whoever looks later */
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device, VFIO_DEVICE_STATE_STOP,
+				      NULL));
+	ASSERT_TRUE(watch_is(u, "save_session", "ended"));
+	EXPECT_EQ(stop, watch(u, "stopcopy_bytes"));
+	EXPECT_EQ(got, watch(u, "precopy_bytes"));
+	EXPECT_EQ(0, watch(u, "predicted_stopcopy_bytes"));
+}
+
+TEST_HARNESS_MAIN
