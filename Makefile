@@ -10,7 +10,9 @@
 #   make test KERNEL=debug
 #                        the same suite on a 6.12 kernel built (once, cached)
 #                        with lockdep, KASAN, kmemleak, UBSAN (not in CI)
-#   make demo            create vGPUs in a VM and migrate them with real QEMU
+#   make demo            the fleet move (libvirt, Debian 12 -> 13 in two VMs),
+#                        then vGPUs migrated with real QEMU in one VM
+#   make fleet           the libvirt fleet scenarios alone (scripts/fleet)
 #   make check           sparse, checkpatch --strict, coccicheck, -Werror tests
 #   make e2e | bench | fuzz | clean
 #
@@ -38,7 +40,8 @@ MODULE_SRCS	:= $(wildcard $(CURDIR)/mdev/*.[ch] $(CURDIR)/compat_v1/*.[ch] \
 			      $(CURDIR)/uapi/*.h) $(CURDIR)/Kbuild
 
 
-.PHONY: all module _module setup selftests test check demo e2e bench fuzz clean FORCE
+.PHONY: all module _module setup selftests test check demo e2e fleet fleet-modules \
+	bench fuzz clean FORCE
 
 all: module
 
@@ -82,15 +85,28 @@ selftests: $(SETUP_STAMP)
 # make test covers both supported kernels unless TEST_KVERS says otherwise.
 TEST_KVERS	?= 6.12 6.1
 
-test: selftests
+# The fleet: host A boots Debian 12's 6.1, host B Debian 13's 6.12.
+FLEET_KVER_A	?= 6.1
+FLEET_KVER_B	?= 6.12
+FLEET_ARGS	= --kver-a $(FLEET_KVER_A) --kver-b $(FLEET_KVER_B)
+
+fleet-modules:
+	@for k in $(FLEET_KVER_A) $(FLEET_KVER_B); do \
+		$(MAKE) --no-print-directory module KVER=$$k || exit 1; done
+
+test: selftests fleet-modules
 	@for k in $(TEST_KVERS); do $(MAKE) --no-print-directory module KVER=$$k || exit 1; done
-	scripts/test-suite --kver "$(TEST_KVERS)"
+	VSLICE_FLEET_ARGS="$(FLEET_ARGS)" scripts/test-suite --kver "$(TEST_KVERS)"
 
-demo: module selftests
-	scripts/demo --kver $(KVER)
+demo: module selftests fleet-modules
+	scripts/demo --kver $(KVER) $(FLEET_ARGS)
 
-e2e: module selftests
-	scripts/e2e --kver $(KVER)
+e2e: module selftests fleet-modules
+	scripts/e2e --kver $(KVER); e=$$?; scripts/fleet $(FLEET_ARGS); f=$$?; \
+		[ $$e = 0 ] && [ $$f = 0 ]
+
+fleet: fleet-modules
+	scripts/fleet $(FLEET_ARGS)
 
 bench: module selftests
 	scripts/bench --kver $(KVER)
