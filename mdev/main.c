@@ -12,6 +12,7 @@
 
 #include <linux/device.h>
 #include <linux/module.h>
+#include <linux/pci.h>
 #include <linux/sysfs.h>
 
 #include "vslice.h"
@@ -20,7 +21,53 @@ static unsigned int vram_mb = 1024;
 module_param(vram_mb, uint, 0444);
 MODULE_PARM_DESC(vram_mb, "VRAM budget of the parent device in MiB (default 1024)");
 
+static bool pci_parent;
+module_param(pci_parent, bool, 0444);
+MODULE_PARM_DESC(pci_parent,
+		 "Host the vGPU types on a PCI function, QEMU's pci-testdev (1b36:0005), standing in for the physical GPU, so that libvirt's node device API can name the parent (default: the virtual device vslice0)");
+
 static struct vslice_parent vslice_parent;
+
+/*
+ * pci_parent=1: the first QEMU pci-testdev becomes the parent's PCI
+ * function, like a real vGPU whose types hang off its GPU.  libvirt knows
+ * mdev parents only on PCI (and s390's CSS and AP), so this is what makes
+ * "virsh nodedev-define" with <parent>pci_...</parent> work in our test
+ * VMs.  The function is only a name: vslice never touches it.  Binding is
+ * one-shot and cannot be undone from sysfs while the parent lives.
+ */
+static struct pci_dev *vslice_parent_pdev;
+
+static int vslice_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	if (vslice_parent_pdev)
+		return -EBUSY;
+	vslice_parent_pdev = pci_dev_get(pdev);
+	return 0;
+}
+
+static void vslice_pci_remove(struct pci_dev *pdev)
+{
+	/* only at module exit: bind attributes are suppressed */
+	if (pdev == vslice_parent_pdev) {
+		pci_dev_put(pdev);
+		vslice_parent_pdev = NULL;
+	}
+}
+
+static const struct pci_device_id vslice_pci_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT, 0x0005) },	/* QEMU pci-testdev */
+	{ }
+};
+
+static struct pci_driver vslice_pci_driver = {
+	.name = VSLICE_DRIVER_NAME,	/* types are named "<driver>-<type>" */
+	.id_table = vslice_pci_ids,
+	.probe = vslice_pci_probe,
+	.remove = vslice_pci_remove,
+	.driver.suppress_bind_attrs = true,
+};
+
 static struct class *vslice_class;
 
 static struct vslice_type vslice_types[] = {
@@ -226,15 +273,32 @@ static int __init vslice_init(void)
 	if (ret)
 		goto err_put;
 
+	if (pci_parent) {
+		/* probes synchronously: bound now or not at all */
+		ret = pci_register_driver(&vslice_pci_driver);
+		if (ret)
+			goto err_del;
+		if (!vslice_parent_pdev) {
+			pr_err("vslice: pci_parent=1 but no pci-testdev (1b36:0005) to host the parent\n");
+			ret = -ENODEV;
+			goto err_pci;
+		}
+	}
+
 	for (i = 0; i < ARRAY_SIZE(vslice_types); i++)
 		vslice_mtypes[i] = &vslice_types[i].mtype;
-	ret = mdev_register_parent(&parent->parent, &parent->dev,
+	ret = mdev_register_parent(&parent->parent,
+				   vslice_parent_pdev ? &vslice_parent_pdev->dev :
+				   &parent->dev,
 				   &vslice_mdev_driver, vslice_mtypes,
 				   ARRAY_SIZE(vslice_mtypes));
 	if (ret)
-		goto err_del;
+		goto err_pci;
 	return 0;
 
+err_pci:
+	if (pci_parent)
+		pci_unregister_driver(&vslice_pci_driver);
 err_del:
 	device_del(&parent->dev);
 err_put:
@@ -251,6 +315,8 @@ static void __exit vslice_exit(void)
 {
 	/* Removes every remaining instance through vslice_remove(). */
 	mdev_unregister_parent(&vslice_parent.parent);
+	if (pci_parent)
+		pci_unregister_driver(&vslice_pci_driver);
 	device_unregister(&vslice_parent.dev);
 	class_destroy(vslice_class);
 	mdev_unregister_driver(&vslice_mdev_driver);
