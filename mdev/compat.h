@@ -104,6 +104,20 @@
 #define vslice_unbound_wq	system_unbound_wq
 #endif
 
+/* ---- stream codec (stream.c) ------------------------------------------- */
+
+/*
+ * crc32c(): up to 6.14 in <linux/crc32c.h>, exported by libcrc32c, which
+ * reaches the fastest "crc32c" the crypto API has (crc32c-intel on x86;
+ * libcrc32c's own softdep makes modprobe load it first).  From 6.15 it is
+ * in <linux/crc32.h>, lib/crc32 calling the arch code directly.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+#include <linux/crc32.h>
+#else
+#include <linux/crc32c.h>
+#endif
+
 /* ---- device model (cfgspace.c, mmio.c, irq.c, vram.c) ------------------ */
 
 /*

@@ -12,6 +12,8 @@
  * Pure code - no allocation, no locks, no VFIO - so that the very same
  * file builds in userspace for the unit tests and the fuzzer
  * (selftests/stream/, whose kshim/ provides the few kernel headers used).
+ * The CRC32C is the kernel's crc32c() in the module and ISA-L's
+ * crc32_iscsi() behind the same name in userspace: no CRC code here.
  */
 #include <linux/build_bug.h>
 #include <linux/errno.h>
@@ -22,11 +24,16 @@
 #include <linux/types.h>
 #include <asm/byteorder.h>
 
+#ifdef __KERNEL__
+#include "compat.h"		/* crc32c() */
+#else
+#include <linux/crc32c.h>	/* selftests/stream/kshim: ISA-L's */
+#endif
 #include "stream.h"
-#include "stream_crctab.h"
 
 #define VSLICE_CRC_SEED		(~0u)	/* and final xor */
 #define VSLICE_HDR_CRC_LEN	offsetof(struct vslice_stream_hdr, hdr_crc)
+#define VSLICE_CRC_CHUNK	(1024u * 1024 * 1024)	/* crc32c() length: unsigned int */
 
 static_assert(sizeof(struct vslice_stream_hdr) == 40);
 static_assert(sizeof(struct vslice_stream_sec) == 16);
@@ -37,35 +44,26 @@ static_assert(VSLICE_HDR_CRC_LEN == 36);
 static_assert(VSLICE_STREAM_UNIT_MAX == 16 + 16 + 64 * 4096);
 
 /**
- * vslice_crc32c - update a CRC32C register with a buffer (slicing-by-8)
+ * vslice_crc32c - update a CRC32C register with a buffer
  * @crc:	register value; ~0 to start a checksum
  * @buf:	data
  * @len:	bytes of @buf
  *
  * The register is neither pre- nor post-inverted, like the kernel's
- * crc32c(): the checksum of a buffer is vslice_crc32c(~0, buf, len) ^ ~0.
+ * crc32c(), which does the work: the checksum of a buffer is
+ * vslice_crc32c(~0, buf, len) ^ ~0.
  *
  * Return: the updated register.
  */
 u32 vslice_crc32c(u32 crc, const void *buf, size_t len)
 {
-	const u32 (*t)[256] = vslice_crc32c_tab;
-	const u8 *p = buf;
-	__le32 w[2];
-	u32 lo, hi;
-
-	for (; len >= 8; len -= 8, p += 8) {
-		memcpy(w, p, sizeof(w));
-		lo = le32_to_cpu(w[0]) ^ crc;
-		hi = le32_to_cpu(w[1]);
-		crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
-		      t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
-		      t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^
-		      t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+	/* crc32c() takes an unsigned int length; units are far smaller */
+	while (len > VSLICE_CRC_CHUNK) {
+		crc = crc32c(crc, buf, VSLICE_CRC_CHUNK);
+		buf = (const u8 *)buf + VSLICE_CRC_CHUNK;
+		len -= VSLICE_CRC_CHUNK;
 	}
-	while (len--)
-		crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
-	return crc;
+	return crc32c(crc, buf, len);
 }
 
 static u32 vslice_crc32c_sum(const void *buf, size_t len)
