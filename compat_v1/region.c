@@ -83,7 +83,7 @@
  * @vd:		the instance it belongs to (the table's key)
  * @rcu:	frees the struct after concurrent table walks are done
  * @lock:	see the locking rules at the top of this file
- * @data:	the data section, VSLICE_V1_DATA_SIZE bytes (vmalloc)
+ * @data:	the data section, VSLICE_V1_DATA_SIZE bytes (vmalloc_user())
  * @loaded:	save: @data holds the current iteration's buffer
  * @data_size:	save: bytes of that buffer; resume: last accepted data_size
  */
@@ -215,9 +215,8 @@ static struct vslice_v1 *vslice_v1_get(struct vslice_dev *vd)
 		return ERR_PTR(-ENOMEM);
 	v1->vd = vd;
 	mutex_init(&v1->lock);
-	/* vmalloc'ed pages can be handed to the fault handler one by one. */
-	v1->data = __vmalloc(VSLICE_V1_DATA_SIZE,
-			     GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	/* VM_USERMAP, zeroed: mmap maps it whole (remap_vmalloc_range()). */
+	v1->data = vmalloc_user(VSLICE_V1_DATA_SIZE);
 	if (!v1->data) {
 		vslice_v1_free(v1);
 		return ERR_PTR(-ENOMEM);
@@ -562,34 +561,6 @@ static int vslice_v1_info(struct vslice_dev *vd, struct vfio_region_info *info,
 	return ret;
 }
 
-/*
- * Serve the data section page by page.  Faults rather than a premapped
- * range, so that a zap of the device's mappings (the VRAM code tracks
- * dirty pages that way) costs us nothing but a refault.
- */
-static vm_fault_t vslice_v1_fault(struct vm_fault *vmf)
-{
-	struct vslice_v1 *v1 = vmf->vma->vm_private_data;
-	pgoff_t first = VSLICE_V1_DATA_OFFSET >> PAGE_SHIFT;
-	pgoff_t idx;
-	struct page *page;
-
-	if (vmf->pgoff < first)
-		return VM_FAULT_SIGBUS;
-	idx = vmf->pgoff - first;
-	if (idx >= VSLICE_V1_DATA_SIZE >> PAGE_SHIFT)
-		return VM_FAULT_SIGBUS;	/* grown by mremap */
-
-	page = vmalloc_to_page(v1->data + (idx << PAGE_SHIFT));
-	get_page(page);
-	vmf->page = page;
-	return 0;
-}
-
-static const struct vm_operations_struct vslice_v1_vm_ops = {
-	.fault = vslice_v1_fault,
-};
-
 static int vslice_v1_mmap(struct vslice_dev *vd, struct vm_area_struct *vma,
 			  u64 pos)
 {
@@ -605,9 +576,16 @@ static int vslice_v1_mmap(struct vslice_dev *vd, struct vm_area_struct *vma,
 	v1 = vslice_v1_get(vd);
 	if (IS_ERR(v1))
 		return PTR_ERR(v1);
-	vma->vm_private_data = v1;
-	vma->vm_ops = &vslice_v1_vm_ops;
-	return 0;
+	/*
+	 * All pages are mapped now; the save path writes the data section
+	 * straight from VRAM and QEMU reads it through this mapping.  No
+	 * zap ever reaches it: the VRAM code unmaps only BAR2's range of
+	 * the device's address_space, and the buffer lives as long as the
+	 * device file, which the VMA holds open.
+	 */
+	return remap_vmalloc_range(vma, v1->data,
+				   vma->vm_pgoff -
+				   (VSLICE_V1_DATA_OFFSET >> PAGE_SHIFT));
 }
 
 /*

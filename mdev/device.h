@@ -206,8 +206,10 @@ void vslice_vram_track_start(struct vslice_dev *vd);
 void vslice_vram_track_stop(struct vslice_dev *vd);
 unsigned long vslice_vram_dirty_count(struct vslice_vram *vram);
 unsigned long vslice_vram_written_count(struct vslice_vram *vram);
-long vslice_vram_take_dirty(struct vslice_dev *vd, unsigned long from,
-			    void *buf);
+long vslice_vram_take_run(struct vslice_dev *vd, unsigned long from,
+			  unsigned int max, struct page **pages,
+			  unsigned int *count);
+void vslice_vram_put_run(struct page **pages, unsigned int count);
 int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
 			  const void *buf);
 

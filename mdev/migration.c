@@ -39,7 +39,9 @@
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/ktime.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -80,11 +82,15 @@ enum vslice_save_mode {
  * @hw_done:	save: HW section produced
  * @end_done:	save: END produced
  * @enc:	save: encoder
- * @buf:	save: the unit being read out; resume: the loader's buffer
+ * @buf:	save: the unit being read out (for a stop-copy VRAM section
+ *		only its headers: the pages follow from @run); resume: the
+ *		loader's buffer
  * @buf_len:	save: bytes in @buf
  * @buf_pos:	save: bytes of @buf already read
- * @carry:	save: a dirty page taken but not yet framed
- * @carry_idx:	save: its page index, or -1
+ * @run:	save: stop-copy VRAM pages following @buf, referenced (NULL:
+ *		a page never allocated, sent as zeros)
+ * @run_count:	save: entries of @run
+ * @run_pos:	save: bytes of @run's pages already read
  * @scan_from:	save: where the next dirty-page scan starts
  * @initial_left: save: pre-copy initial bytes not yet read
  * @loader:	resume: the stream parser
@@ -105,8 +111,9 @@ struct vslice_data_file {
 	u8 *buf;
 	size_t buf_len;
 	size_t buf_pos;
-	u8 *carry;
-	long carry_idx;
+	struct page *run[VSLICE_STREAM_MAX_RUN];
+	unsigned int run_count;
+	size_t run_pos;
 	unsigned long scan_from;
 	u64 initial_left;
 	struct vslice_loader loader;
@@ -118,51 +125,90 @@ struct vslice_data_file {
 /* save side                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Frame the next run of dirty VRAM pages into f->buf.  0 or -ENOENT. */
+/* Bytes of the current stop-copy run's pages not read yet. */
+static size_t vslice_save_run_left(const struct vslice_data_file *f)
+{
+	return ((size_t)f->run_count << PAGE_SHIFT) - f->run_pos;
+}
+
+static void vslice_save_put_run(struct vslice_data_file *f)
+{
+	vslice_vram_put_run(f->run, f->run_count);
+	f->run_count = 0;
+	f->run_pos = 0;
+}
+
+/*
+ * Frame the next run of dirty VRAM pages: 0 or -ENOENT.  The run is
+ * taken under one hold of the VRAM lock, by reference (vslice_vram_take_run()),
+ * and read after the lock is dropped.
+ */
 static int vslice_save_vram_run(struct vslice_data_file *f)
 {
 	struct vslice_dev *vd = f->vd;
 	u8 *sec = f->buf;
-	u8 *pages = vslice_sec_pages(sec);
-	long first = -1, idx;
-	u32 n = 0;
+	unsigned int n, i;
+	long first;
+	u32 crc;
 
-	if (f->carry_idx >= 0) {
-		memcpy(pages, f->carry, PAGE_SIZE);
-		first = f->carry_idx;
-		n = 1;
-		f->carry_idx = -1;
+	first = vslice_vram_take_run(vd, f->scan_from, VSLICE_STREAM_MAX_RUN,
+				     f->run, &n);
+	if (first == -ENOENT && f->scan_from) {
+		/* wrap: pages before the cursor got dirty again */
+		first = vslice_vram_take_run(vd, 0, VSLICE_STREAM_MAX_RUN,
+					     f->run, &n);
 	}
-	while (n < VSLICE_STREAM_MAX_RUN) {
-		unsigned long from = first < 0 ? f->scan_from : first + n;
-
-		idx = vslice_vram_take_dirty(vd, from, pages + n * PAGE_SIZE);
-		if (idx == -ENOENT && first < 0 && from) {
-			/* wrap: pages before the cursor got dirty again */
-			idx = vslice_vram_take_dirty(vd, 0, pages);
-		}
-		if (idx < 0) {
-			if (idx != -ENOENT)
-				return idx;
-			break;
-		}
-		if (first < 0) {
-			first = idx;
-			n = 1;
-			continue;
-		}
-		if (idx != first + n) {
-			memcpy(f->carry, pages + n * PAGE_SIZE, PAGE_SIZE);
-			f->carry_idx = idx;
-			break;
-		}
-		n++;
-	}
-	if (!n)
-		return -ENOENT;
+	if (first < 0)
+		return first;
 	f->scan_from = first + n;
-	f->buf_len = vslice_enc_vram(&f->enc, sec, first, n);
-	return f->buf_len ? 0 : -EINVAL;
+
+	if (f->mode == VSLICE_SAVE_PRECOPY) {
+		/*
+		 * The guest and the engine may still write these pages.  Read
+		 * twice - once for the CRC, once for the copy to the reader -
+		 * a page could change in between and the destination would
+		 * reject a good stream.  So pre-copy snapshots the run into
+		 * the section buffer (one read of each page) and sends that:
+		 * CRC and reader see the same bytes.  A write racing with the
+		 * snapshot is not lost: take_run zapped the PTEs and cleared
+		 * the dirty bits first, so the write marks the page dirty
+		 * again and a later pass sends it once more.
+		 */
+		for (i = 0; i < n; i++) {
+			u8 *dst = (u8 *)vslice_sec_pages(sec) + i * PAGE_SIZE;
+
+			if (f->run[i])
+				memcpy_from_page(dst, f->run[i], 0, PAGE_SIZE);
+			else
+				memset(dst, 0, PAGE_SIZE);
+		}
+		vslice_vram_put_run(f->run, n);
+		f->buf_len = vslice_enc_vram(&f->enc, sec, first, n);
+		return f->buf_len ? 0 : -EINVAL;
+	}
+
+	/*
+	 * Stop-copy: the device is stopped and the VM with it, so the pages
+	 * hold still (a user who writes BAR2 now corrupts only its own
+	 * stream, which the destination's checksums reject).  CRC the run
+	 * straight from VRAM, then vslice_save_read() copies each page once,
+	 * still cache-hot, to the reader.
+	 */
+	crc = vslice_enc_vram_begin(sec, first, n);
+	for (i = 0; i < n; i++) {
+		void *kaddr = kmap_local_page(f->run[i] ?: ZERO_PAGE(0));
+
+		crc = vslice_crc32c(crc, kaddr, PAGE_SIZE);
+		kunmap_local(kaddr);
+	}
+	f->run_count = n;
+	f->run_pos = 0;
+	if (!vslice_enc_vram_end(&f->enc, sec, crc)) {
+		vslice_save_put_run(f);
+		return -EINVAL;
+	}
+	f->buf_len = VSLICE_RUN_OVERHEAD;
+	return 0;
 }
 
 /*
@@ -272,20 +318,32 @@ static ssize_t vslice_save_read(struct vslice_data_file *f,
 		goto out;
 	}
 	while (iov_iter_count(to)) {
-		size_t n;
+		size_t n, c;
 
-		if (f->buf_pos == f->buf_len) {
+		if (f->buf_pos < f->buf_len) {
+			n = min(f->buf_len - f->buf_pos, iov_iter_count(to));
+			c = copy_to_iter(f->buf + f->buf_pos, n, to);
+			f->buf_pos += c;
+		} else if (vslice_save_run_left(f)) {
+			struct page *page = f->run[f->run_pos >> PAGE_SHIFT];
+			size_t off = offset_in_page(f->run_pos);
+
+			/* the one copy of a stop-copy page */
+			n = min(PAGE_SIZE - off, iov_iter_count(to));
+			c = copy_page_to_iter(page ?: ZERO_PAGE(0), off, n, to);
+			f->run_pos += c;
+		} else {
+			vslice_save_put_run(f);
 			ret = vslice_save_fill(f);
 			if (ret)
 				break;
+			continue;
 		}
-		n = min(f->buf_len - f->buf_pos, iov_iter_count(to));
-		if (copy_to_iter(f->buf + f->buf_pos, n, to) != n) {
+		done += c;
+		if (c != n) {
 			ret = -EFAULT;
 			break;
 		}
-		f->buf_pos += n;
-		done += n;
 	}
 	f->total += done;
 	f->initial_left -= min_t(u64, f->initial_left, done);
@@ -310,13 +368,11 @@ static u64 vslice_save_pending(struct vslice_data_file *f, bool stopcopy)
 {
 	struct vslice_dev *vd = f->vd;
 	unsigned long dirty = vslice_vram_dirty_count(&vd->vram);
-	u64 bytes = f->buf_len - f->buf_pos;
+	u64 bytes = f->buf_len - f->buf_pos + vslice_save_run_left(f);
 
 	lockdep_assert_held(&f->lock);
 	if (!f->hdr_done)
 		bytes += VSLICE_STREAM_HDR_SIZE;
-	if (f->carry_idx >= 0)
-		dirty++;
 	bytes += (u64)dirty * (PAGE_SIZE + VSLICE_RUN_OVERHEAD);
 	if (stopcopy) {
 		if (!f->hw_done)
@@ -478,10 +534,9 @@ static ssize_t vslice_file_write_iter(struct kiocb *iocb,
 
 static void vslice_file_free_bufs(struct vslice_data_file *f)
 {
+	vslice_save_put_run(f);
 	kvfree(f->buf);
-	kfree(f->carry);
 	f->buf = NULL;
-	f->carry = NULL;
 }
 
 static int vslice_file_release(struct inode *inode, struct file *filp)
@@ -571,14 +626,10 @@ static struct vslice_data_file *vslice_file_new(struct vslice_dev *vd,
 	mutex_init(&f->lock);
 	f->vd = vd;
 	f->saving = saving;
-	f->carry_idx = -1;
 	f->buf = kvzalloc(VSLICE_STREAM_UNIT_MAX, GFP_KERNEL_ACCOUNT);
 	if (!f->buf)
 		goto err;
 	if (saving) {
-		f->carry = kzalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT);
-		if (!f->carry)
-			goto err;
 		vslice_enc_init(&f->enc);
 	} else {
 		vslice_loader_init(&f->loader, &vslice_loader_ops, f, f->buf,
@@ -607,6 +658,7 @@ static void vslice_file_disable(struct vslice_data_file *f)
 	f->disabled = true;
 	f->buf_len = 0;
 	f->buf_pos = 0;
+	vslice_save_put_run(f);
 	mutex_unlock(&f->lock);
 	fput(f->filp);
 }

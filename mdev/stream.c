@@ -139,6 +139,21 @@ size_t vslice_enc_hdr(struct vslice_enc *e, void *out, u32 type_id,
 	return sizeof(*h);
 }
 
+/* Fill a section header whose payload checksum is @crc; count it. */
+static size_t vslice_enc_frame(struct vslice_enc *e, void *sec, u32 type,
+			       u32 len, u32 crc)
+{
+	struct vslice_stream_sec *s = sec;
+
+	s->type = cpu_to_le32(type);
+	s->len = cpu_to_le32(len);
+	s->crc = cpu_to_le32(crc);
+	s->seq = cpu_to_le32(e->seq++);
+	e->crc = vslice_crc32c(e->crc, s, sizeof(*s));
+	e->bytes += sizeof(*s) + len;
+	return sizeof(*s) + len;
+}
+
 /**
  * vslice_enc_seal - frame a section whose payload is already in place
  * @e:		encoder state
@@ -156,17 +171,10 @@ size_t vslice_enc_hdr(struct vslice_enc *e, void *out, u32 type_id,
  */
 size_t vslice_enc_seal(struct vslice_enc *e, void *sec, u32 type, u32 len)
 {
-	struct vslice_stream_sec *s = sec;
-
 	if (type == VSLICE_SEC_END || vslice_sec_len_check(type, len))
 		return 0;
-	s->type = cpu_to_le32(type);
-	s->len = cpu_to_le32(len);
-	s->crc = cpu_to_le32(vslice_crc32c_sum(vslice_sec_payload(sec), len));
-	s->seq = cpu_to_le32(e->seq++);
-	e->crc = vslice_crc32c(e->crc, s, sizeof(*s));
-	e->bytes += sizeof(*s) + len;
-	return sizeof(*s) + len;
+	return vslice_enc_frame(e, sec, type, len,
+				vslice_crc32c_sum(vslice_sec_payload(sec), len));
 }
 
 static size_t vslice_enc_run(struct vslice_enc *e, void *sec, u32 type,
@@ -199,6 +207,54 @@ size_t vslice_enc_vram(struct vslice_enc *e, void *sec, u64 first,
 		       u32 count)
 {
 	return vslice_enc_run(e, sec, VSLICE_SEC_VRAM, first, count);
+}
+
+/**
+ * vslice_enc_vram_begin - start a VRAM section whose pages stay elsewhere
+ * @sec:	VSLICE_STREAM_SEC_SIZE + sizeof(struct vslice_stream_vram)
+ *		bytes: the section header and the run header
+ * @first:	index of the first page
+ * @count:	1..VSLICE_STREAM_MAX_RUN pages
+ *
+ * For a caller that sends the pages from where they are rather than from
+ * a copy behind @sec: it writes the run header, then the caller chains
+ * the returned register through vslice_crc32c() over the @count pages in
+ * order and frames the section with vslice_enc_vram_end().
+ *
+ * Return: the CRC32C register after the run header.  A @count out of
+ * range makes vslice_enc_vram_end() refuse the section.
+ */
+u32 vslice_enc_vram_begin(void *sec, u64 first, u32 count)
+{
+	struct vslice_stream_vram *v = vslice_sec_payload(sec);
+
+	v->first = cpu_to_le64(first);
+	v->count = cpu_to_le32(count);
+	v->reserved = 0;
+	return vslice_crc32c(VSLICE_CRC_SEED, v, sizeof(*v));
+}
+
+/**
+ * vslice_enc_vram_end - frame a VRAM section begun with vslice_enc_vram_begin()
+ * @e:		encoder state
+ * @sec:	the section header and run header
+ * @crc:	the register vslice_enc_vram_begin() returned, chained over
+ *		the section's pages
+ *
+ * Return: bytes of the whole section (headers and pages); only the first
+ * VSLICE_STREAM_SEC_SIZE + sizeof(struct vslice_stream_vram) are in @sec.
+ * 0 if the run header is not one vslice_enc_vram_begin() accepted.
+ */
+size_t vslice_enc_vram_end(struct vslice_enc *e, void *sec, u32 crc)
+{
+	const struct vslice_stream_vram *v = vslice_sec_payload(sec);
+	u32 count = le32_to_cpu(v->count);
+
+	if (!count || count > VSLICE_STREAM_MAX_RUN)
+		return 0;
+	return vslice_enc_frame(e, sec, VSLICE_SEC_VRAM,
+				sizeof(*v) + count * VSLICE_STREAM_PAGE_SIZE,
+				crc ^ VSLICE_CRC_SEED);
 }
 
 /**

@@ -81,6 +81,8 @@ size_t vslice_enc_hdr(struct vslice_enc *e, void *out, u32 type_id,
 size_t vslice_enc_seal(struct vslice_enc *e, void *sec, u32 type, u32 len);
 size_t vslice_enc_vram(struct vslice_enc *e, void *sec, u64 first,
 		       u32 count);
+u32 vslice_enc_vram_begin(void *sec, u64 first, u32 count);
+size_t vslice_enc_vram_end(struct vslice_enc *e, void *sec, u32 crc);
 size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
 			    u32 count);
 size_t vslice_enc_hw(struct vslice_enc *e, void *sec);

@@ -20,10 +20,10 @@
  * (allocating it) read-only.  The first write through a PTE faults again
  * into ->pfn_mkwrite, which sets @written and @dirty before the core makes
  * the PTE writable (the VMA has ->pfn_mkwrite, so the core write-protects
- * shared mappings for us: "write notify").  Taking a dirty page
- * (vslice_vram_take_dirty()) clears its bit and zaps its PTEs in every
- * process with unmap_mapping_pages() before copying it, so a write after
- * the copy faults and marks it dirty again.  This keeps the invariant
+ * shared mappings for us: "write notify").  Taking a run of dirty pages
+ * (vslice_vram_take_run()) clears their bits and zaps their PTEs in every
+ * process with unmap_mapping_pages() before the save reads them, so a
+ * write after that faults and marks the page dirty again.  This keeps the invariant
  * documented at struct vslice_vram, whether a save is in progress or not.
  *
  * To find the PTEs of a page, every BAR2 mapping is linked into one
@@ -570,23 +570,33 @@ unsigned long vslice_vram_written_count(struct vslice_vram *vram)
 }
 
 /**
- * vslice_vram_take_dirty() - take the next dirty page for a save pass
+ * vslice_vram_take_run() - take the next run of dirty pages, by reference
  * @vd:		the instance
  * @from:	first page index to look at
- * @buf:	PAGE_SIZE bytes: receives the page (zeros if not allocated)
+ * @max:	most pages to take
+ * @pages:	receives @max entries: each page of the run with a reference
+ *		held (release with vslice_vram_put_run()), or NULL for a page
+ *		never allocated (it reads as zeros)
+ * @count:	receives the number of pages taken
  *
- * Clears the page's dirty bit and write-protects it in every mapping
- * before copying it, so a write that races with the copy marks it dirty
- * again.
+ * One lock hold for the whole run: finds the first dirty page at or after
+ * @from and the dirty pages contiguous with it, clears their dirty bits and
+ * write-protects them in every mapping (a later write marks them dirty
+ * again), and references them.  Nothing is copied: the caller reads the
+ * pages after the lock is dropped.  A reference keeps a page alive even if
+ * a reset frees it from VRAM meanwhile; the save that reset cuts off then
+ * sends stale data, which nobody reads.
  *
- * Return: the page index, or -ENOENT when no page >= @from is dirty.
+ * Return: the index of the first page, or -ENOENT when no page >= @from
+ * is dirty.
  */
-long vslice_vram_take_dirty(struct vslice_dev *vd, unsigned long from,
-			    void *buf)
+long vslice_vram_take_run(struct vslice_dev *vd, unsigned long from,
+			  unsigned int max, struct page **pages,
+			  unsigned int *count)
 {
 	struct vslice_vram *vram = &vd->vram;
-	unsigned long idx;
-	struct page *page;
+	unsigned long idx, end;
+	unsigned int i;
 
 	mutex_lock(&vram->lock);
 	idx = from < vram->npages ?
@@ -595,15 +605,35 @@ long vslice_vram_take_dirty(struct vslice_dev *vd, unsigned long from,
 		mutex_unlock(&vram->lock);
 		return -ENOENT;
 	}
-	__clear_bit(idx, vram->dirty);
-	vslice_vram_zap(vram, idx, 1);
-	page = vslice_vram_page(vram, idx, false);
-	if (page)
-		memcpy_from_page(buf, page, 0, PAGE_SIZE);
-	else
-		memset(buf, 0, PAGE_SIZE);
+	end = find_next_zero_bit(vram->dirty,
+				 min_t(unsigned long, vram->npages, idx + max),
+				 idx);
+	bitmap_clear(vram->dirty, idx, end - idx);
+	vslice_vram_zap(vram, idx, end - idx);
+	for (i = 0; i < end - idx; i++) {
+		pages[i] = vram->pages[idx + i];
+		if (pages[i])
+			get_page(pages[i]);
+	}
 	mutex_unlock(&vram->lock);
+	*count = end - idx;
 	return idx;
+}
+
+/**
+ * vslice_vram_put_run() - drop the references vslice_vram_take_run() took
+ * @pages:	the run's pages (NULL entries are skipped)
+ * @count:	how many
+ */
+void vslice_vram_put_run(struct page **pages, unsigned int count)
+{
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		if (pages[i])
+			put_page(pages[i]);
+		pages[i] = NULL;
+	}
 }
 
 /**

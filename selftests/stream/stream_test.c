@@ -183,6 +183,47 @@ TEST(encoder_end_chains_header_and_section_headers_only)
 	EXPECT_EQ(0u, get32(out + 52));
 }
 
+/*
+ * A VRAM section framed with begin/end over pages kept elsewhere (the
+ * module's stop-copy path) is byte for byte the one vslice_enc_vram()
+ * frames from a contiguous copy, and so is the encoder's state after it.
+ */
+TEST(encoder_vram_begin_end_equals_vram)
+{
+	static u8 a[VSLICE_STREAM_UNIT_MAX], b[VSLICE_STREAM_UNIT_MAX];
+	static u8 pages[3][SG_PAGE];
+	struct vslice_enc ea, eb;
+	u8 ha[VSLICE_STREAM_HDR_SIZE], hb[VSLICE_STREAM_HDR_SIZE];
+	u32 crc, i;
+	size_t la, lb;
+
+	for (i = 0; i < sizeof(pages); i++)
+		pages[i / SG_PAGE][i % SG_PAGE] = (u8)(i * 131 + 7);
+	vslice_enc_init(&ea);
+	vslice_enc_init(&eb);
+	vslice_enc_hdr(&ea, ha, TYPE_ID, VRAM_SIZE, 0);
+	vslice_enc_hdr(&eb, hb, TYPE_ID, VRAM_SIZE, 0);
+	memcpy(vslice_sec_pages(a), pages, sizeof(pages));
+	la = vslice_enc_vram(&ea, a, 40, 3);
+
+	crc = vslice_enc_vram_begin(b, 40, 3);
+	for (i = 0; i < 3; i++)
+		crc = vslice_crc32c(crc, pages[i], SG_PAGE);
+	lb = vslice_enc_vram_end(&eb, b, crc);
+	EXPECT_EQ(la, lb);
+	EXPECT_EQ(0, memcmp(a, b, VSLICE_STREAM_SEC_SIZE + 16));
+	EXPECT_EQ(ea.crc, eb.crc);
+	EXPECT_EQ(ea.bytes, eb.bytes);
+	EXPECT_EQ(ea.seq, eb.seq);
+
+	/* a count out of range is refused at the end, nothing counted */
+	crc = vslice_enc_vram_begin(b, 0, VSLICE_STREAM_MAX_RUN + 1);
+	EXPECT_EQ(0u, vslice_enc_vram_end(&eb, b, crc));
+	crc = vslice_enc_vram_begin(b, 0, 0);
+	EXPECT_EQ(0u, vslice_enc_vram_end(&eb, b, crc));
+	EXPECT_EQ(ea.seq, eb.seq);
+}
+
 TEST(encoder_refuses_malformed_sections)
 {
 	static u8 sec[VSLICE_STREAM_UNIT_MAX];
