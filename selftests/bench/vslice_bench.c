@@ -26,6 +26,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1042,6 +1043,11 @@ static void bench_size(uint64_t bytes, bool headline)
 		snprintf(name, sizeof(name), "%s_ratio", path_name[p]);
 		emit(name, acc_med(&ratio[p]), "x");
 	}
+	/* against this VM's own one-copy read() ceiling */
+	emit("stopcopy_v2_fd_vs_tmpfs", acc_med(&mb[P_SAVE_V2]) /
+	     acc_med(&mb[P_TMPFS]), "x");
+	emit("stopcopy_v1_mmap_vs_tmpfs", acc_med(&mb[P_SAVE_V1]) /
+	     acc_med(&mb[P_TMPFS]), "x");
 	emit("stopcopy_actual_bytes", len, "bytes");
 	if (reported)
 		emit("stopcopy_reported_ratio", (double)reported / len, "x");
@@ -1355,6 +1361,102 @@ out:
 	munmap(buf, 2 * CHUNK);
 }
 
+/*
+ * N instances of one parent saved at once, each data fd read by its own
+ * thread (QEMU 10's multifd device state transfer): every instance has
+ * PAR_MIB written, all enter STOP_COPY, then the threads start together
+ * and read to EOF in 1 MiB read()s.  The figure is the aggregate: all
+ * bytes over the wall time from the start to the last EOF.  A lock shared
+ * by the instances would hold _2 and _4 near _1.
+ */
+#define PAR_MIB		64
+#define PAR_MAX		4
+
+struct par_arg {
+	int fd;
+	uint64_t bytes;
+	pthread_barrier_t *go;
+	int err;
+};
+
+static void *par_reader(void *p)
+{
+	struct par_arg *a = p;
+	uint8_t *buf = big_alloc(CHUNK);
+	ssize_t n;
+
+	pthread_barrier_wait(a->go);
+	while ((n = read(a->fd, buf, CHUNK)) > 0)
+		a->bytes += n;
+	if (n < 0)
+		a->err = errno;
+	munmap(buf, CHUNK);
+	return NULL;
+}
+
+static double par_round(struct dev *devs, int n)
+{
+	struct par_arg args[PAR_MAX] = { 0 };
+	pthread_t th[PAR_MAX];
+	pthread_barrier_t go;
+	uint64_t t0, total = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		mig_must(&devs[i], ST_STOP_COPY, &args[i].fd);
+	pthread_barrier_init(&go, NULL, n + 1);
+	for (i = 0; i < n; i++) {
+		args[i].go = &go;
+		if (pthread_create(&th[i], NULL, par_reader, &args[i]))
+			die("pthread_create");
+	}
+	pthread_barrier_wait(&go);
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	t0 = now_ns() - t0;
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < n; i++) {
+		if (args[i].err)
+			die("parallel stop-copy read: %s",
+			    strerror(args[i].err));
+		close(args[i].fd);
+		mig_must(&devs[i], ST_STOP, NULL);
+		mig_must(&devs[i], ST_RUNNING, NULL);
+		total += args[i].bytes;
+	}
+	return mbps(total, t0);
+}
+
+static void bench_parallel(void)
+{
+	static const int ns[] = { 1, 2, PAR_MAX };
+	struct dev devs[PAR_MAX];
+	char name[64];
+	unsigned int k;
+	int i, rep;
+
+	for (i = 0; i < PAR_MAX; i++) {
+		dev_create(&devs[i], VS_TYPE_128, true);
+		vram_write(&devs[i], PAR_MIB * MIB, 100 + i);
+	}
+	par_round(devs, PAR_MAX);	/* warm-up */
+	for (k = 0; k < ARRAY_SIZE(ns); k++) {
+		struct acc a = { 0 };
+
+		for (rep = 0; rep < REPS; rep++)
+			acc_add(&a, par_round(devs, ns[k]));
+		snprintf(name, sizeof(name), "stopcopy_parallel_MBps_%d",
+			 ns[k]);
+		emit(name, acc_med(&a), "MB/s");
+	}
+	emit("stopcopy_parallel_scaling_2",
+	     fig("stopcopy_parallel_MBps_2") / fig("stopcopy_parallel_MBps_1"),
+	     "x");
+	for (i = 0; i < PAR_MAX; i++)
+		dev_remove(&devs[i]);
+}
+
 /* Engine copy: pinned pages vs vfio_dma_rw, and the pin cost per page. */
 static void bench_engine(void)
 {
@@ -1587,6 +1689,9 @@ static void targets(void)
 	check_target("stopcopy_v2_fd_ratio", false, 0.70, " of memcpy");
 	check_target("stopcopy_v1_mmap_ratio", false, 0.70, " of memcpy");
 	check_target("stopcopy_v1_pread8_ratio", false, 0.30, " of memcpy");
+	check_target("stopcopy_v2_fd_vs_tmpfs", false, 0.80, " of tmpfs_read");
+	check_target("stopcopy_v1_mmap_vs_tmpfs", false, 0.80,
+		     " of tmpfs_read");
 	check_target("stream_untouched_bytes", true, 65536, " B");
 	check_target("stopcopy_idle_converged_bytes", true,
 		     0.01 * vram + FIXED_STATE, " B");
@@ -1624,7 +1729,8 @@ static void print_usage(void)
 	       "  --max-mib N     largest transfer size (default 512; 128/256/512 or a power of 2)\n"
 	       "  --pread8-mib N  largest size for the v1 8-byte slow path (default 4)\n"
 	       "  --quick         small sizes and fewer samples (a smoke run)\n"
-	       "  --only LIST     comma list of: sweep,pread8,untouched,precopy,scale,engine,bitmap\n"
+	       "  --only LIST     comma list of: sweep,pread8,untouched,precopy,parallel,\n"
+	       "                  scale,engine,bitmap\n"
 	       "  --profile PATH  only repeat PATH (memcpy tmpfs_read stopcopy_v2_fd stopcopy_v1_mmap\n"
 	       "                  resume_v2_fd resume_v1_mmap engine_copy) for --secs S on --max-mib\n");
 }
@@ -1722,6 +1828,8 @@ int main(int argc, char **argv)
 		bench_engine();
 	if (want(only, "bitmap"))
 		bench_dirty_bitmap();
+	if (want(only, "parallel"))
+		bench_parallel();
 	if (want(only, "scale"))
 		bench_scale();
 
