@@ -45,7 +45,7 @@
 #define V1_DATA_OFFSET	16
 #define V1_DATA_SIZE	24
 
-#define CHUNK		(1u << 20)
+#define CHUNK		(1024u * 1024)
 
 struct buf {
 	unsigned char *p;
@@ -153,7 +153,7 @@ static int make_busy_before(struct vs_inst *in, uint64_t npages)
 
 	for (i = 0; i < GOLDEN_NR_SCRATCH; i++)
 		vs_wr32(in, VSLICE_REG_SCRATCH(i), golden_scratch(i));
-	for (i = 0; i < sizeof(golden_pages_a) / sizeof(golden_pages_a[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(golden_pages_a); i++)
 		ret = ret ?: page_write_seed(in, GOLDEN_SEED_A,
 					     golden_pages_a[i]);
 	return ret ?: page_write_seed(in, GOLDEN_SEED_A, npages - 1);

@@ -34,6 +34,10 @@
 #define GOLDEN_PAGE_LATE	2000u
 #define GOLDEN_NR_SCRATCH	8
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
+
 /* Pages written before the save starts (plus the last page of VRAM). */
 static const uint64_t golden_pages_a[] = { 8, 9, 10, 1000 };
 
@@ -73,7 +77,7 @@ static inline uint32_t golden_page_seed(int busy, uint64_t npages,
 		return GOLDEN_SEED_B;
 	if (page == npages - 1)
 		return GOLDEN_SEED_A;
-	for (i = 0; i < sizeof(golden_pages_a) / sizeof(golden_pages_a[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(golden_pages_a); i++)
 		if (golden_pages_a[i] == page)
 			return GOLDEN_SEED_A;
 	return 0;
