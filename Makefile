@@ -87,7 +87,7 @@ TEST_KVERS	?= 6.12 6.1
 
 # The fleet: host A boots Debian 12's 6.1, host B Debian 13's 6.12.
 FLEET_KVER_A	?= 6.1
-FLEET_KVER_B	?= 6.12
+FLEET_KVER_B	?= 6.12-trixie
 FLEET_ARGS	= --kver-a $(FLEET_KVER_A) --kver-b $(FLEET_KVER_B)
 
 fleet-modules:
