@@ -74,7 +74,7 @@ module: $(SETUP_STAMP)
 
 _module:
 	@cp -a Kbuild mdev compat_v1 uapi $(KSRC)/
-	scripts/kmake $(KVERSION) M=$(KSRC) W=1 modules
+	scripts/kmake $(KVERSION) M=$(KSRC) W=1 VSLICE_FAULTS=y modules
 	@cp $(KSRC)/vslice.ko $(KOUT)/vslice.ko
 	@echo "built $(KOUT)/vslice.ko for $(KVERSION)"
 

@@ -93,10 +93,15 @@ void vslice_debugfs_remove(struct vslice_dev *vd)
 	vd->debugfs = NULL;
 }
 
-/** vslice_debugfs_init() - create /sys/kernel/debug/vslice */
-void vslice_debugfs_init(void)
+/**
+ * vslice_debugfs_init() - create /sys/kernel/debug/vslice
+ *
+ * Return: the directory, for the fault injection files (fault.c).
+ */
+struct dentry *vslice_debugfs_init(void)
 {
 	vslice_debugfs_root = debugfs_create_dir(VSLICE_DRIVER_NAME, NULL);
+	return vslice_debugfs_root;
 }
 
 /** vslice_debugfs_exit() - remove /sys/kernel/debug/vslice */

@@ -31,7 +31,7 @@
  * before it unmaps, and an access to an unmapped address just fails.
  *
  * dma_lock is held around each pinned access (pin..copy..unpin, and the
- * test_skip_dirty references) and by vslice_engine_dma_unmap(), which type1
+ * skip_dirty fault references) and by vslice_engine_dma_unmap(), which type1
  * calls only for a mapping that has pages pinned: the callback waits for
  * the step's unpin and then finds nothing pinned.  The worker does not
  * start another pinned access while a callback waits (vslice_dma_lock()),
@@ -64,6 +64,7 @@
 #include <linux/slab.h>
 #include <linux/vfio.h>
 
+#include "fault.h"
 #include "vslice.h"
 #include "trace.h"
 
@@ -77,17 +78,17 @@ MODULE_PARM_DESC(copy_pin,
 		 "COPY_FROM_VRAM pins guest pages (1) or uses vfio_dma_rw (0, default)");
 
 /*
- * test_skip_dirty (tests only!) deliberately breaks dirty reporting, to
- * prove that the e2e verification catches it: guest pages the engine
- * writes are pinned once, kept referenced, and later written through that
- * stale reference without pinning, so type1 never hears of the writes.
+ * The skip_dirty fault (fault.h; test builds only) deliberately breaks
+ * dirty reporting, to prove that the dirty checks catch it: every guest
+ * write of the engine - FENCE, COPY_FROM_VRAM with copy_pin=0 or 1 - goes
+ * through vslice_stale_write() instead.  A guest page is pinned once, the
+ * first time the fault writes it, kept referenced and unpinned at once;
+ * that write and every later one go through the stale reference, so type1
+ * hears of a page only at that first pin (and not at all if its dirty
+ * tracking was off then) and the DMA log (dirty.c) never does.
  */
-static bool test_skip_dirty;
-module_param(test_skip_dirty, bool, 0644);
-MODULE_PARM_DESC(test_skip_dirty,
-		 "TEST ONLY: write guest memory without reporting it dirty (breaks migration)");
 
-/* A guest page for test_skip_dirty writes, pinned at most once.  dma_lock. */
+/* A guest page for skip_dirty writes, pinned at most once.  dma_lock. */
 static struct page *vslice_stale_page(struct vslice_dev *vd, dma_addr_t iova)
 {
 	struct vslice_engine *eng = &vd->engine;
@@ -109,7 +110,7 @@ static struct page *vslice_stale_page(struct vslice_dev *vd, dma_addr_t iova)
 	return page;
 }
 
-/* Write guest memory through stale references (test_skip_dirty). */
+/* Write guest memory through stale references (skip_dirty fault). */
 static int vslice_stale_write(struct vslice_dev *vd, dma_addr_t iova,
 			      u64 vram_off, const void *src, size_t len)
 {
@@ -467,6 +468,17 @@ static u32 vslice_step_from_vram_rw(struct vslice_dev *vd,
 		return ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE : VSLICE_ERR_HOST;
 
 	ret = -EFAULT;
+	if (unlikely(vslice_fault_skip_dirty())) {
+		vslice_dma_lock(eng);
+		if (!eng->dma_revoked)
+			ret = vslice_stale_write(vd, op->iova + done, 0,
+						 eng->bounce, n);
+		mutex_unlock(&eng->dma_lock);
+		if (ret)
+			return VSLICE_ERR_DMA;
+		*stepped = n;
+		return VSLICE_ERR_NONE;
+	}
 	if (!READ_ONCE(eng->dma_revoked))
 		ret = vfio_dma_rw(&vd->vdev, op->iova + done, eng->bounce, n,
 				  true);
@@ -504,7 +516,7 @@ static u32 vslice_step_from_vram_pin(struct vslice_dev *vd,
 		err = VSLICE_ERR_DMA;
 		goto out_unlock;
 	}
-	if (unlikely(test_skip_dirty)) {
+	if (unlikely(vslice_fault_skip_dirty())) {
 		ret = vslice_stale_write(vd, iova, vram_off, NULL, n);
 		if (ret)
 			err = ret == -EINVAL ? VSLICE_ERR_VRAM_RANGE :
@@ -556,7 +568,7 @@ static u32 vslice_step_fence(struct vslice_dev *vd, const struct vslice_op *op)
 	__le64 val = cpu_to_le64(op->len);
 	int ret = -EFAULT;
 
-	if (unlikely(test_skip_dirty)) {
+	if (unlikely(vslice_fault_skip_dirty())) {
 		vslice_dma_lock(eng);
 		if (!eng->dma_revoked)
 			ret = vslice_stale_write(vd, op->iova, 0, &val,

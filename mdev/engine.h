@@ -32,7 +32,7 @@ struct vslice_dev;
  * struct vslice_engine - engine state beyond the BAR0 registers
  * @work:	the worker that runs commands (unbound: vslice_unbound_wq)
  * @dma_lock:	held around every pinned guest memory access (pin..unpin,
- *		test_skip_dirty references); dma_unmap takes it to wait out
+ *		skip_dirty fault references); dma_unmap takes it to wait out
  *		such an access in flight.  Its place in the lock order is in
  *		vslice.h: never held together with dev_lock.
  * @quiesced:	no command step starts while set (FSM); under dev_lock
@@ -52,7 +52,7 @@ struct vslice_dev;
  *		under dma_lock, read locklessly by vfio_dma_rw() accesses
  * @bounce:	worker-private bounce buffer for vfio_dma_rw() copies
  * @pages:	worker-private page array for vfio_pin_pages()
- * @stale:	test_skip_dirty only: guest pages written without pinning,
+ * @stale:	skip_dirty fault only: guest pages written without pinning,
  *		by page index; under dma_lock
  */
 struct vslice_engine {
@@ -69,7 +69,7 @@ struct vslice_engine {
 	bool dma_revoked;
 	void *bounce;
 	struct page *pages[VSLICE_ENGINE_PIN_BATCH];
-	struct xarray stale;	/* test_skip_dirty only, under dma_lock */
+	struct xarray stale;	/* skip_dirty fault only, under dma_lock */
 };
 
 int vslice_engine_init(struct vslice_dev *vd);

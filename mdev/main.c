@@ -15,6 +15,7 @@
 #include <linux/pci.h>
 #include <linux/sysfs.h>
 
+#include "fault.h"
 #include "vslice.h"
 
 static unsigned int vram_mb = 1024;
@@ -251,7 +252,7 @@ static int __init vslice_init(void)
 	mutex_init(&parent->lock);
 	parent->vram_total = (u64)vram_mb * SZ_1M;
 
-	vslice_debugfs_init();
+	vslice_fault_init(vslice_debugfs_init());
 	ret = mdev_register_driver(&vslice_mdev_driver);
 	if (ret)
 		goto err_debugfs;

@@ -48,16 +48,11 @@
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 
+#include "fault.h"
 #include "vslice.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
-
-/* Test-only fault injection: fail the next arc into this state (-EIO). */
-static int fail_arc = -1;
-module_param(fail_arc, int, 0644);
-MODULE_PARM_DESC(fail_arc,
-		 "test only: the next arc into this v2 state fails and enters ERROR (-1 = off)");
 
 /* Bytes a HW section and the END section add to a stream. */
 #define VSLICE_HW_UNIT		(sizeof(struct vslice_stream_sec) + \
@@ -793,8 +788,7 @@ static int vslice_mig_step(struct vslice_dev *vd, enum vslice_mig_state next)
 	int ret = 0;
 
 	lockdep_assert_held(&vd->state_mutex);
-	if (fail_arc >= 0 && (int)next == fail_arc) {
-		fail_arc = -1;
+	if (unlikely(vslice_fault_fail_arc(next))) {
 		vslice_mig_drop_files(vd);
 		vd->mig.state = VSLICE_MIG_ERROR;
 		dev_warn(vd->vdev.dev, "injected failure on arc %d -> %d\n",

@@ -153,7 +153,7 @@ ssize_t vslice_migration_info_show(const struct vslice_type *type, char *buf);
 extern const struct attribute_group *vslice_instance_groups[];
 
 /* debugfs.c */
-void vslice_debugfs_init(void);
+struct dentry *vslice_debugfs_init(void);
 void vslice_debugfs_exit(void);
 void vslice_debugfs_add(struct vslice_dev *vd);
 void vslice_debugfs_remove(struct vslice_dev *vd);

@@ -991,10 +991,23 @@ static bool test_page_bit(const unsigned long *map, unsigned int bit)
 	return map[bit / 64] >> (bit % 64) & 1;
 }
 
+/* The writes dirty_bitmap_is_exactly_the_written_pages checks. */
+static void dirty_workload(struct eng *e)
+{
+	submit(e, cmd_to_vram(BUF_IOVA + 20 * PG, 0, 10 * PG));
+	submit(e, cmd_from_vram(0, BUF_IOVA + 3 * PG, PG));
+	submit(e, cmd_from_vram(0, BUF_IOVA + 7 * PG + 100, 10));
+	submit(e, cmd_from_vram(0, BUF_IOVA + 9 * PG + 50, 2 * PG + 3900));
+	submit(e, cmd_fence(BUF_IOVA + 40 * PG + 8, 1));
+}
+
 /*
  * Type1 dirty scope: COPY_FROM_VRAM and FENCE dirty exactly the pages they
  * write, COPY_TO_VRAM and ring reads dirty nothing, and nothing stays
- * pinned (a pinned page would be reported again in the next round).
+ * pinned (a pinned page would be reported again in the next round).  The
+ * same pages are written once before tracking starts, as a guest does
+ * long before it is migrated: a write after that must be reported again.
+ * (The skip_dirty fault, mdev/fault.h, fails this test in both variants.)
  */
 TEST_F(copy, dirty_bitmap_is_exactly_the_written_pages)
 {
@@ -1003,17 +1016,17 @@ TEST_F(copy, dirty_bitmap_is_exactly_the_written_pages)
 	unsigned int p;
 	int ret;
 
+	dirty_workload(e);
+	ASSERT_EQ(0, wait_idle(e));
+
 	ret = vs_dirty_start(&e->in);
 	if (ret)
 		SKIP(return, "no type1 dirty tracking: %s", strerror(-ret));
 	ASSERT_EQ(0, vs_dirty_bitmap(&e->in, BUF_IOVA, BUF_SIZE, map));
+	ASSERT_EQ(0UL, map[0]) TH_LOG("writes before tracking: not reported");
 	ASSERT_EQ(0, vs_dirty_bitmap(&e->in, RING_IOVA, RING_MAP, ring_map));
 
-	submit(e, cmd_to_vram(BUF_IOVA + 20 * PG, 0, 10 * PG));
-	submit(e, cmd_from_vram(0, BUF_IOVA + 3 * PG, PG));
-	submit(e, cmd_from_vram(0, BUF_IOVA + 7 * PG + 100, 10));
-	submit(e, cmd_from_vram(0, BUF_IOVA + 9 * PG + 50, 2 * PG + 3900));
-	submit(e, cmd_fence(BUF_IOVA + 40 * PG + 8, 1));
+	dirty_workload(e);
 	ASSERT_EQ(0, wait_idle(e));
 
 	ASSERT_EQ(0, vs_dirty_bitmap(&e->in, BUF_IOVA, BUF_SIZE, map));

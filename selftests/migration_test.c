@@ -1877,11 +1877,9 @@ TEST_F_TIMEOUT(mig, reset_races_save_session, 120)
 	stream_free(&s);
 }
 
-#define FAIL_ARC_PARAM	"/sys/module/vslice/parameters/fail_arc"
-
 /*
- * A failed arc may leave the device in ERROR (the driver's test hook
- * fail_arc makes the next arc into a state fail with -EIO).  From ERROR
+ * A failed arc may leave the device in ERROR (the module's fail_arc fault
+ * makes the next arc into a state fail with -EIO).  From ERROR
  * the core refuses every target; VFIO_DEVICE_RESET recovers.
  */
 TEST_F(mig, error_state_needs_reset)
@@ -1893,14 +1891,15 @@ TEST_F(mig, error_state_needs_reset)
 	char c;
 	int fd;
 
-	if (access(FAIL_ARC_PARAM, W_OK))
-		SKIP(return, "no %s", FAIL_ARC_PARAM);
+	if (!vs_fault_have("fail_arc"))
+		SKIP(return, "module built without VSLICE_FAULTS=y (no %s/fail_arc)",
+		     VS_FAULT_DIR);
 
 	content_make(_metadata, &p->a);
-	ASSERT_EQ(0, vs_sysfs_write(FAIL_ARC_PARAM, "3"));	/* STOP_COPY */
+	ASSERT_EQ(0, vs_fault_set("fail_arc", 3));	/* STOP_COPY */
 	EXPECT_EQ(-EIO, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	EXPECT_EQ(-1, fd);
-	vs_sysfs_write(FAIL_ARC_PARAM, "-1");
+	vs_fault_set("fail_arc", -1);
 	ASSERT_EQ(ST_ERROR, vs_mig_get_state(p->a.device));
 	for (to = ST_STOP; to < ST_NR; to++) {
 		EXPECT_EQ(-EINVAL, mig_set(p->a.device, to, &fd));
@@ -1924,10 +1923,10 @@ TEST_F(mig, error_state_needs_reset)
 
 	/* a failure in a resume session too: its fd dies with it */
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RESUMING, &fd));
-	ASSERT_EQ(0, vs_sysfs_write(FAIL_ARC_PARAM, "1"));	/* STOP */
+	ASSERT_EQ(0, vs_fault_set("fail_arc", 1));	/* STOP */
 	EXPECT_EQ(0, stream_write(fd, s.buf, s.len, 0));
 	EXPECT_EQ(-EIO, mig_set(p->b.device, ST_RUNNING, NULL));
-	vs_sysfs_write(FAIL_ARC_PARAM, "-1");
+	vs_fault_set("fail_arc", -1);
 	EXPECT_EQ(ST_ERROR, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);

@@ -28,7 +28,6 @@
 #include "vslice_lib.h"
 
 #define PG		4096ULL
-#define FAIL_ARC_PARAM	"/sys/module/vslice/parameters/fail_arc"
 
 #define F_STATE		offsetof(struct vslice_v1_mig_info, device_state)
 #define F_RESERVED	offsetof(struct vslice_v1_mig_info, reserved)
@@ -716,10 +715,7 @@ static __u64 rnd(__u64 *s)
 
 static int fail_arc(int state)
 {
-	char val[16];
-
-	snprintf(val, sizeof(val), "%d", state);
-	return vs_sysfs_write(FAIL_ARC_PARAM, val);
+	return vs_fault_set("fail_arc", state);
 }
 
 /* ------------------------------------------------------------------ */
@@ -754,7 +750,7 @@ FIXTURE_SETUP(v1)
 
 FIXTURE_TEARDOWN(v1)
 {
-	if (!access(FAIL_ARC_PARAM, F_OK))
+	if (vs_fault_have("fail_arc"))
 		fail_arc(-1);
 	v1_destroy(&self->a);
 	v1_destroy(&self->b);
@@ -1414,8 +1410,9 @@ TEST_F_TIMEOUT(v1, injected_failures_read_110_until_reset, 600)
 	struct stream s = { 0 };
 	bool hw_error;
 
-	if (access(FAIL_ARC_PARAM, F_OK))
-		SKIP(return, "no fail_arc module parameter");
+	if (!vs_fault_have("fail_arc"))
+		SKIP(return, "module built without VSLICE_FAULTS=y (no %s/fail_arc)",
+		     VS_FAULT_DIR);
 	vram_populate(_metadata, a, 0xe770);
 
 	/* save_setup fails: QEMU re-reads 110b (and would hw_error) */

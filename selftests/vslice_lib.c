@@ -43,6 +43,23 @@ int vs_sysfs_write(const char *path, const char *val)
 	return n == (ssize_t)strlen(val) ? 0 : -EIO;
 }
 
+int vs_fault_set(const char *name, long val)
+{
+	char path[128], buf[24];
+
+	snprintf(path, sizeof(path), VS_FAULT_DIR "/%s", name);
+	snprintf(buf, sizeof(buf), "%ld", val);
+	return vs_sysfs_write(path, buf);
+}
+
+bool vs_fault_have(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), VS_FAULT_DIR "/%s", name);
+	return !access(path, W_OK);
+}
+
 int vs_sysfs_read(const char *path, char *buf, size_t len)
 {
 	ssize_t n;

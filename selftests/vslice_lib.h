@@ -44,6 +44,17 @@ struct vs_inst {
 	int group_id;
 };
 
+/*
+ * Test faults of the module (mdev/fault.h), the same files as
+ * scripts/vslice-fault: VS_FAULT_DIR/<name>.  vs_fault_set() returns 0,
+ * -ENOENT when the module was built without VSLICE_FAULTS=y, or the
+ * kernel's -errno for a refused value; vs_fault_have() says whether the
+ * module has the fault at all.
+ */
+#define VS_FAULT_DIR	"/sys/kernel/debug/vslice/fault"
+int vs_fault_set(const char *name, long val);
+bool vs_fault_have(const char *name);
+
 /* sysfs helpers: return 0 or -errno (the errno the kernel returned). */
 int vs_sysfs_write(const char *path, const char *val);
 int vs_sysfs_read(const char *path, char *buf, size_t len);

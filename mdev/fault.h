@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vslice: fault injection for tests (fault.c).  Compiled in only when the
+ * module is built with VSLICE_FAULTS=y (make's test builds; not dkms), then
+ * controlled through /sys/kernel/debug/vslice/fault/:
+ *
+ *   skip_dirty  0/1: every device write to guest memory goes unreported -
+ *               not to type1 (no vfio_dma_rw() or pin for the write) and
+ *               not to the DMA log (dirty.c) - in both copy modes.  Breaks
+ *               migration on purpose: the control that dirty checks catch.
+ *   fail_arc    -1 (off) or a v2 state number: the next FSM arc into that
+ *               state fails with -EIO and leaves the device in ERROR.
+ *
+ * Without VSLICE_FAULTS the hooks are constant false and the files do not
+ * exist.  Bottom layer: calls nothing of the module.
+ */
+#ifndef _VSLICE_FAULT_H
+#define _VSLICE_FAULT_H
+
+#include <linux/types.h>
+
+struct dentry;
+
+#ifdef VSLICE_FAULTS
+void vslice_fault_init(struct dentry *root);
+bool vslice_fault_skip_dirty(void);
+bool vslice_fault_fail_arc(int state);
+#else
+static inline void vslice_fault_init(struct dentry *root) { }
+static inline bool vslice_fault_skip_dirty(void) { return false; }
+static inline bool vslice_fault_fail_arc(int state) { return false; }
+#endif
+
+#endif /* _VSLICE_FAULT_H */
