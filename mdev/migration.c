@@ -1275,6 +1275,12 @@ const struct vfio_migration_ops vslice_mig_ops = {
  */
 int vslice_mig_init(struct vslice_dev *vd)
 {
+	/*
+	 * The save and resume paths move one VRAM page per stream page
+	 * (vslice_vram_take_dirty(), vslice_vram_load_page(), the carry
+	 * buffer, the MIG_DATA_SIZE estimate).
+	 */
+	BUILD_BUG_ON(PAGE_SIZE != VSLICE_STREAM_PAGE_SIZE);
 	vd->mig.state = VSLICE_MIG_RUNNING;
 	spin_lock_init(&vd->mig.stats.lock);
 	vd->vdev.migration_flags = VFIO_MIGRATION_STOP_COPY |
