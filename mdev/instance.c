@@ -128,6 +128,7 @@ static void vslice_close_device(struct vfio_device *vdev)
 	mutex_lock(&vd->state_mutex);
 	/* Tear down data files and return to RUNNING (migration.c). */
 	vslice_mig_close(vd);
+	vslice_dirty_close(vd);
 	vslice_extra_regions_close(vd);
 	vslice_dev_reset(vd);
 	vslice_irq_teardown(vd);

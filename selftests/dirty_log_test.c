@@ -88,6 +88,26 @@ static int log_start(int dev, __u64 iova, __u64 len, __u64 page_size,
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
 }
 
+static int log_start_ranges(int dev,
+			    struct vfio_device_feature_dma_logging_range *r,
+			    __u32 nranges, __u64 page_size)
+{
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = page_size,
+		.num_ranges = nranges,
+		.ranges = (uintptr_t)r,
+	};
+
+	return feature(dev, VFIO_DEVICE_FEATURE_SET |
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
+}
+
+static int log_stop(int dev)
+{
+	return feature(dev, VFIO_DEVICE_FEATURE_SET |
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
+}
+
 static int log_report(int dev, __u64 iova, __u64 len, __u64 page_size,
 		      __u64 *bitmap)
 {
@@ -225,6 +245,134 @@ TEST_F(dlog, bad_requests_are_rejected)
 			     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0));
 	/* still usable */
 	EXPECT_EQ(VSLICE_ID_MAGIC, vs_rd32(&self->in, VSLICE_REG_ID));
+}
+
+/* Write one byte of guest page @page with COPY_FROM_VRAM and wait. */
+static void write_page(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(dlog) *self, unsigned int page)
+{
+	struct vslice_cmd c = cmd(VSLICE_CMD_COPY_FROM_VRAM, 0,
+				  BUF_IOVA + page * 4096ULL + 64, 1);
+
+	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
+	ASSERT_EQ(0, vs_ring_wait_idle(&self->in, 10000));
+}
+
+/* A second DMA_LOGGING_START while logging is active is refused. */
+TEST_F(dlog, second_start_is_refused)
+{
+	__u64 bitmap[8];
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	write_page(_metadata, self, 5);
+	EXPECT_EQ(-EBUSY, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				    1, 0));
+	/* the refused start did not reset the log: page 5 is still there */
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(1ULL << 5, bitmap[0]);
+	EXPECT_EQ(0, log_stop(self->in.device));
+	/* after a stop, a start works again */
+	EXPECT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	EXPECT_EQ(0, log_stop(self->in.device));
+}
+
+/* Only writes inside the requested ranges are logged. */
+TEST_F(dlog, only_requested_ranges_are_logged)
+{
+	struct vfio_device_feature_dma_logging_range r[2] = {
+		{ .iova = BUF_IOVA, .length = 16 * 4096 },
+		{ .iova = BUF_IOVA + 32 * 4096, .length = 16 * 4096 },
+	};
+	__u64 bitmap[8];
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	ASSERT_EQ(0, log_start_ranges(self->in.device, r, 2, 4096));
+	write_page(_metadata, self, 3);
+	write_page(_metadata, self, 20);	/* between the ranges */
+	write_page(_metadata, self, 40);
+	write_page(_metadata, self, 60);	/* after them */
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(1ULL << 3 | 1ULL << 40, bitmap[0]);
+	EXPECT_EQ(0, log_stop(self->in.device));
+}
+
+/*
+ * More ranges than the device tracks are combined: a page inside any of
+ * them is never lost.  A range far outside the mapped memory is accepted
+ * and simply never written.
+ */
+TEST_F(dlog, many_ranges_lose_no_page)
+{
+	struct vfio_device_feature_dma_logging_range r[33];
+	__u64 bitmap[8], want = 0;
+	unsigned int i;
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	for (i = 0; i < 32; i++) {	/* every other page of BUF */
+		r[i].iova = BUF_IOVA + 2 * i * 4096ULL;
+		r[i].length = 4096;
+	}
+	r[32].iova = 1ULL << 40;	/* not mapped */
+	r[32].length = 1ULL << 30;
+	ASSERT_EQ(0, log_start_ranges(self->in.device, r, 33, 4096));
+	for (i = 0; i < 64; i += 6) {
+		write_page(_metadata, self, i);
+		want |= 1ULL << i;
+	}
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(want, bitmap[0] & want) TH_LOG("every written tracked page");
+	ASSERT_EQ(0, log_report(self->in.device, 1ULL << 40, 1ULL << 30,
+				1ULL << 24, bitmap));	/* 64 bits */
+	EXPECT_EQ(0, bitmap[0]);
+	EXPECT_EQ(0, log_stop(self->in.device));
+}
+
+/* A page size other than 4 KiB: each bit covers 64 KiB. */
+TEST_F(dlog, page_size_64k_is_honoured)
+{
+	__u64 bitmap[8];
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 65536, 1,
+			       0));
+	write_page(_metadata, self, 17);	/* 64 KiB block 1 */
+	write_page(_metadata, self, 50);	/* 64 KiB block 3 */
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 65536,
+				bitmap));
+	EXPECT_EQ(1ULL << 1 | 1ULL << 3, bitmap[0]);
+	EXPECT_EQ(0, log_stop(self->in.device));
+}
+
+/* Start, stop and report are serialized: a report after a stop fails. */
+TEST_F(dlog, report_after_stop_fails)
+{
+	__u64 bitmap[8];
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	write_page(_metadata, self, 9);
+	ASSERT_EQ(0, log_stop(self->in.device));
+	EXPECT_EQ(-EINVAL, log_report(self->in.device, BUF_IOVA, BUF_SIZE,
+				      4096, bitmap));
+	/* and a new log does not report what the old one recorded */
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(0, bitmap[0]);
+	EXPECT_EQ(0, log_stop(self->in.device));
 }
 
 TEST_HARNESS_MAIN
