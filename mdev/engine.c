@@ -267,6 +267,9 @@ static bool vslice_engine_next(struct vslice_dev *vd,
 		return false;
 	}
 	r->status |= VSLICE_STATUS_BUSY;
+	/* Test fault: park mid-command, BUSY set, until released and kicked. */
+	if (unlikely(eng->progress && vslice_fault_engine_hold(eng->progress)))
+		return false;
 	s->base = r->ring_base;
 	s->size = r->ring_size;
 	s->head = r->ring_head;

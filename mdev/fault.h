@@ -10,6 +10,12 @@
  *               migration on purpose: the control that dirty checks catch.
  *   fail_arc    -1 (off) or a v2 state number: the next FSM arc into that
  *               state fails with -EIO and leaves the device in ERROR.
+ *   engine_hold -1 (off) or N >= 1: the engine of every instance holds a
+ *               command whose checkpoint (bytes done) has reached N - it
+ *               runs no further step, STATUS.BUSY stays set - until the
+ *               fault is set back to -1 and the engine is kicked or
+ *               resumed.  Makes "stopped in the middle of a command"
+ *               deterministic for tests.
  *
  * Without VSLICE_FAULTS the hooks are constant false and the files do not
  * exist.  Bottom layer: calls nothing of the module.
@@ -25,10 +31,12 @@ struct dentry;
 void vslice_fault_init(struct dentry *root);
 bool vslice_fault_skip_dirty(void);
 bool vslice_fault_fail_arc(int state);
+bool vslice_fault_engine_hold(u64 progress);
 #else
 static inline void vslice_fault_init(struct dentry *root) { }
 static inline bool vslice_fault_skip_dirty(void) { return false; }
 static inline bool vslice_fault_fail_arc(int state) { return false; }
+static inline bool vslice_fault_engine_hold(u64 progress) { return false; }
 #endif
 
 #endif /* _VSLICE_FAULT_H */
