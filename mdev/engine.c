@@ -56,10 +56,12 @@
 #include <linux/highmem.h>
 #include <linux/iommu.h>
 #include <linux/log2.h>
+#include <linux/memcontrol.h>
 #include <linux/minmax.h>
 #include <linux/module.h>
 #include <linux/overflow.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
@@ -659,8 +661,12 @@ static void vslice_engine_work(struct work_struct *work)
 						 work);
 	struct vslice_dev *vd = engine_to_vslice(eng);
 	struct vslice_ring_snap cur = {}, snap;
+	struct mem_cgroup *old_memcg;
 	struct vslice_op op = {};
 	bool fetched = false;
+
+	/* VRAM pages a step allocates belong to the device's opener. */
+	old_memcg = set_active_memcg(eng->memcg);
 
 	for (;;) {
 		u64 done, stepped;
@@ -699,6 +705,7 @@ static void vslice_engine_work(struct work_struct *work)
 
 		cond_resched();
 	}
+	set_active_memcg(old_memcg);
 }
 
 /**
@@ -723,6 +730,7 @@ int vslice_engine_init(struct vslice_dev *vd)
 	eng->dma_start = 0;
 	eng->dma_end = 0;
 	eng->dma_revoked = false;
+	eng->memcg = NULL;
 	eng->bounce = kvmalloc(VSLICE_ENGINE_COPY_STEP, GFP_KERNEL_ACCOUNT);
 	if (!eng->bounce) {
 		mutex_destroy(&eng->dma_lock);
@@ -746,6 +754,7 @@ void vslice_engine_fini(struct vslice_dev *vd)
 	mutex_destroy(&eng->dma_lock);
 	kvfree(eng->bounce);
 	eng->bounce = NULL;
+	vslice_engine_set_owner(vd, NULL);
 }
 
 /**
@@ -887,6 +896,25 @@ void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length)
 	mutex_unlock(&eng->dma_lock);
 	if (atomic_dec_and_test(&eng->unmap_waiters))
 		wake_up_all(&eng->unmap_wq);
+}
+
+/**
+ * vslice_engine_set_owner() - whose memory the engine allocates
+ * @vd:		the instance, its engine quiesced (no worker running)
+ * @memcg:	the opener's memory cgroup, with a reference the engine now
+ *		owns, or NULL
+ *
+ * The worker runs in a kernel thread; without this the VRAM pages a
+ * FILL or COPY_TO_VRAM allocates would be charged to that thread (the
+ * root cgroup) rather than to the tenant (QEMU) that opened the device.
+ * The reference of the previous owner is dropped.
+ */
+void vslice_engine_set_owner(struct vslice_dev *vd, struct mem_cgroup *memcg)
+{
+	struct mem_cgroup *old = vd->engine.memcg;
+
+	vd->engine.memcg = memcg;
+	mem_cgroup_put(old);
 }
 
 /**

@@ -23,6 +23,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+struct mem_cgroup;
 struct vslice_dev;
 
 /* Guest pages COPY_FROM_VRAM pins per step (one vfio_pin_pages() call). */
@@ -52,6 +53,10 @@ struct vslice_dev;
  *		under dma_lock, read locklessly by vfio_dma_rw() accesses
  * @bounce:	worker-private bounce buffer for vfio_dma_rw() copies
  * @pages:	worker-private page array for vfio_pin_pages()
+ * @memcg:	memory cgroup of the process that opened the device, or
+ *		NULL: the worker allocates VRAM pages on its behalf
+ *		(set_active_memcg()).  Changed only while quiesced
+ *		(vslice_engine_set_owner()).
  * @stale:	skip_dirty fault only: guest pages written without pinning,
  *		by page index; under dma_lock
  */
@@ -69,6 +74,7 @@ struct vslice_engine {
 	bool dma_revoked;
 	void *bounce;
 	struct page *pages[VSLICE_ENGINE_PIN_BATCH];
+	struct mem_cgroup *memcg;
 	struct xarray stale;	/* skip_dirty fault only, under dma_lock */
 };
 
@@ -80,6 +86,7 @@ void vslice_engine_quiesce(struct vslice_dev *vd);
 void vslice_engine_resume(struct vslice_dev *vd);
 void vslice_engine_reset(struct vslice_dev *vd);
 void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length);
+void vslice_engine_set_owner(struct vslice_dev *vd, struct mem_cgroup *memcg);
 u64 vslice_engine_progress(struct vslice_dev *vd);
 void vslice_engine_set_progress(struct vslice_dev *vd, u64 progress);
 

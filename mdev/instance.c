@@ -15,6 +15,7 @@
  */
 
 #include <linux/mdev.h>
+#include <linux/memcontrol.h>
 #include <linux/module.h>
 #include <linux/overflow.h>
 #include <linux/pci_regs.h>
@@ -116,6 +117,9 @@ static int vslice_open_device(struct vfio_device *vdev)
 	struct vslice_dev *vd = to_vslice(vdev);
 
 	mutex_lock(&vd->state_mutex);
+	/* The engine allocates VRAM for the opener: charge its cgroup. */
+	vslice_engine_quiesce(vd);
+	vslice_engine_set_owner(vd, get_mem_cgroup_from_mm(current->mm));
 	vslice_dev_reset(vd);
 	mutex_unlock(&vd->state_mutex);
 	return 0;
@@ -131,6 +135,9 @@ static void vslice_close_device(struct vfio_device *vdev)
 	vslice_dirty_close(vd);
 	vslice_extra_regions_close(vd);
 	vslice_dev_reset(vd);
+	vslice_engine_quiesce(vd);
+	vslice_engine_set_owner(vd, NULL);
+	vslice_engine_resume(vd);
 	vslice_irq_teardown(vd);
 	mutex_unlock(&vd->state_mutex);
 }

@@ -206,7 +206,13 @@ static struct page *vslice_vram_page(struct vslice_vram *vram,
 
 	lockdep_assert_held(&vram->lock);
 	if (!page && alloc) {
-		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		/*
+		 * Charged to the opener's memory cgroup (the engine worker
+		 * runs under its set_active_memcg()); over the limit this fails
+		 * with -ENOMEM rather than OOM-killing the tenant.
+		 */
+		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+				  __GFP_RETRY_MAYFAIL);
 		vram->pages[idx] = page;
 	}
 	return page;
