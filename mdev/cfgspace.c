@@ -184,10 +184,11 @@ static void vslice_cfg_write_byte(struct vslice_dev *vd, unsigned int off,
 static ssize_t vslice_cfg_write(struct vslice_dev *vd, const u8 *data,
 				size_t count, unsigned int pos)
 {
-	bool intx_off, msi_on, intx_off_new, msi_on_new;
+	bool intx_off, msi_on, intx_off_new, msi_on_new, master, master_new;
 	size_t i;
 
 	mutex_lock(&vd->dev_lock);
+	master = vslice_hw_bus_master(&vd->hw);
 	intx_off = vslice_hw_intx_disabled(&vd->hw);
 	msi_on = vslice_hw_msi_enabled(&vd->hw);
 
@@ -205,7 +206,11 @@ static ssize_t vslice_cfg_write(struct vslice_dev *vd, const u8 *data,
 			edges = r->irq_status & r->irq_mask;
 		vslice_irq_update(vd, edges);
 	}
+	master_new = vslice_hw_bus_master(&vd->hw);
 	mutex_unlock(&vd->dev_lock);
+	/* Commands queued while DMA was off run now. */
+	if (master_new && !master)
+		vslice_engine_kick(vd);
 	return count;
 }
 

@@ -269,6 +269,13 @@ static bool vslice_engine_next(struct vslice_dev *vd,
 		return false;
 	}
 	r->status |= VSLICE_STATUS_BUSY;
+	/*
+	 * A function without COMMAND.MASTER cannot initiate DMA: not even
+	 * the ring read.  The commands stay pending (BUSY) and run once the
+	 * guest sets MASTER (cfgspace.c kicks the engine then).
+	 */
+	if (!vslice_hw_bus_master(&vd->hw))
+		return false;
 	/* Test fault: park mid-command, BUSY set, until released and kicked. */
 	if (unlikely(eng->progress && vslice_fault_engine_hold(eng->progress)))
 		return false;

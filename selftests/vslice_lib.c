@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/pci_regs.h>
+
 #include "vslice_lib.h"
 
 #ifndef ARRAY_SIZE
@@ -552,6 +554,12 @@ int vs_dirty_bitmap(struct vs_inst *in, uint64_t iova, size_t size,
 
 void vs_ring_setup(struct vs_inst *in, uint64_t ring_iova, uint32_t entries)
 {
+	uint16_t cmd = 0;
+
+	/* As a driver does: DMA needs COMMAND.MASTER (device-abi.rst). */
+	vs_cfg_read(in, PCI_COMMAND, &cmd, 2);
+	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	vs_cfg_write(in, PCI_COMMAND, &cmd, 2);
 	vs_wr32(in, VSLICE_REG_CONTROL, 0);
 	vs_wr32(in, VSLICE_REG_RING_BASE_LO, (uint32_t)ring_iova);
 	vs_wr32(in, VSLICE_REG_RING_BASE_HI, (uint32_t)(ring_iova >> 32));

@@ -118,7 +118,11 @@ int vs_dirty_stop(struct vs_inst *in);
 int vs_dirty_bitmap(struct vs_inst *in, uint64_t iova, size_t size,
 		    uint64_t *bitmap);
 
-/* Engine: program a ring at @ring_iova in @ring (mapped), submit, wait. */
+/*
+ * Engine: program a ring at @ring_iova in @ring (mapped), submit, wait.
+ * vs_ring_setup() also sets COMMAND.MEMORY and COMMAND.MASTER, as a driver
+ * does: without MASTER the engine does no DMA (device-abi.rst).
+ */
 void vs_ring_setup(struct vs_inst *in, uint64_t ring_iova, uint32_t entries);
 void vs_ring_push(struct vs_inst *in, void *ring, uint32_t entries,
 		  const struct vslice_cmd *cmd);
