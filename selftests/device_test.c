@@ -74,12 +74,6 @@ static ssize_t bar0_rw(struct vs_inst *in, __u64 off, void *buf, size_t len,
 			    write);
 }
 
-static ssize_t vram_rw(struct vs_inst *in, __u64 off, void *buf,
-		       size_t len, bool write)
-{
-	return vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX, off, buf, len,
-			    write);
-}
 
 /* File offset of region @index, or ~0 on error. */
 static __u64 region_base(struct vs_inst *in, unsigned int index)
@@ -663,23 +657,23 @@ TEST_F(dev, vram_region_rw)
 	ASSERT_NE(NULL, r);
 	for (i = 0; i < ARRAY_SIZE(offs); i++) {
 		fill_pattern(w, len, i + 1);
-		ASSERT_EQ((ssize_t)len, vram_rw(in, offs[i], w, len, true));
+		ASSERT_EQ((ssize_t)len, vs_vram_rw(in, offs[i], w, len, true));
 		memset(r, 0, len);
-		ASSERT_EQ((ssize_t)len, vram_rw(in, offs[i], r, len, false));
+		ASSERT_EQ((ssize_t)len, vs_vram_rw(in, offs[i], r, len, false));
 		EXPECT_EQ(0, memcmp(w, r, len));
 	}
 	/* the very last bytes */
 	fill_pattern(w, 64, 9);
-	ASSERT_EQ(64, vram_rw(in, size - 64, w, 64, true));
-	ASSERT_EQ(64, vram_rw(in, size - 64, r, 64, false));
+	ASSERT_EQ(64, vs_vram_rw(in, size - 64, w, 64, true));
+	ASSERT_EQ(64, vs_vram_rw(in, size - 64, r, 64, false));
 	EXPECT_EQ(0, memcmp(w, r, 64));
 
 	/* out of range, and nothing written */
-	EXPECT_EQ(-EINVAL, vram_rw(in, size - 1, w, 2, true));
-	EXPECT_EQ(-EINVAL, vram_rw(in, size, w, 1, true));
-	EXPECT_EQ(-EINVAL, vram_rw(in, size, r, 1, false));
-	EXPECT_EQ(-EINVAL, vram_rw(in, (1ull << 40) - 1, r, 1, false));
-	ASSERT_EQ(64, vram_rw(in, size - 64, r, 64, false));
+	EXPECT_EQ(-EINVAL, vs_vram_rw(in, size - 1, w, 2, true));
+	EXPECT_EQ(-EINVAL, vs_vram_rw(in, size, w, 1, true));
+	EXPECT_EQ(-EINVAL, vs_vram_rw(in, size, r, 1, false));
+	EXPECT_EQ(-EINVAL, vs_vram_rw(in, (1ull << 40) - 1, r, 1, false));
+	ASSERT_EQ(64, vs_vram_rw(in, size - 64, r, 64, false));
 	EXPECT_EQ(0, memcmp(w, r, 64));
 	free(w);
 	free(r);
@@ -695,12 +689,12 @@ TEST_F(dev, vram_untouched_reads_zero)
 
 	ASSERT_NE(NULL, r);
 	memset(r, 0xaa, len);
-	ASSERT_EQ((ssize_t)len, vram_rw(in, 32 * VS_MIB, r, len, false));
+	ASSERT_EQ((ssize_t)len, vs_vram_rw(in, 32 * VS_MIB, r, len, false));
 	EXPECT_TRUE(all_zero(r, len));
 	/* a neighbour of a written word is still zero */
-	ASSERT_EQ(4, vram_rw(in, 100 * VS_MIB + 8, &one, 4, true));
+	ASSERT_EQ(4, vs_vram_rw(in, 100 * VS_MIB + 8, &one, 4, true));
 	memset(r, 0xaa, PAGE);
-	ASSERT_EQ((ssize_t)PAGE, vram_rw(in, 100 * VS_MIB, r, PAGE, false));
+	ASSERT_EQ((ssize_t)PAGE, vs_vram_rw(in, 100 * VS_MIB, r, PAGE, false));
 	EXPECT_TRUE(all_zero(r, 8));
 	EXPECT_EQ(0xffffffff, *(__u32 *)(r + 8));
 	EXPECT_TRUE(all_zero(r + 12, PAGE - 12));
@@ -716,8 +710,8 @@ TEST_F(dev, vram_large_rw)
 	ASSERT_NE(NULL, w);
 	ASSERT_NE(NULL, r);
 	fill_pattern(w, len, 3);
-	ASSERT_EQ((ssize_t)len, vram_rw(in, 3, w, len, true));
-	ASSERT_EQ((ssize_t)len, vram_rw(in, 3, r, len, false));
+	ASSERT_EQ((ssize_t)len, vs_vram_rw(in, 3, w, len, true));
+	ASSERT_EQ((ssize_t)len, vs_vram_rw(in, 3, r, len, false));
 	EXPECT_EQ(0, memcmp(w, r, len));
 	free(w);
 	free(r);
@@ -740,19 +734,19 @@ TEST_F(dev, vram_mmap_coherence)
 	/* mapping -> region */
 	fill_pattern(map + 5 * PAGE + 100, 2 * PAGE, 4);
 	ASSERT_EQ((ssize_t)sizeof(buf),
-		  vram_rw(in, 5 * PAGE + 100, buf, sizeof(buf), false));
+		  vs_vram_rw(in, 5 * PAGE + 100, buf, sizeof(buf), false));
 	EXPECT_EQ(0, memcmp(buf, map + 5 * PAGE + 100, sizeof(buf)));
 
 	/* region -> mapping, into a page that was only read so far */
 	fill_pattern(buf, sizeof(buf), 5);
 	ASSERT_EQ((ssize_t)sizeof(buf),
-		  vram_rw(in, 17 * VS_MIB, buf, sizeof(buf), true));
+		  vs_vram_rw(in, 17 * VS_MIB, buf, sizeof(buf), true));
 	EXPECT_EQ(0, memcmp(buf, map + 17 * VS_MIB, sizeof(buf)));
 
 	/* rewrite through the mapping: the PTE is writable now */
 	for (i = 0; i < 64; i++)
 		map[17 * VS_MIB + i] = (__u8)~i;
-	ASSERT_EQ(64, vram_rw(in, 17 * VS_MIB, buf, 64, false));
+	ASSERT_EQ(64, vs_vram_rw(in, 17 * VS_MIB, buf, 64, false));
 	for (i = 0; i < 64; i++)
 		EXPECT_EQ((__u8)~i, buf[i]);
 
@@ -778,11 +772,11 @@ TEST_F(dev, vram_rw_into_own_mapping)
 	map = vram_map(in, 0, 4 * VS_MIB, MAP_SHARED);
 	ASSERT_NE(MAP_FAILED, map);
 	fill_pattern(map, 2 * PAGE, 6);
-	ASSERT_EQ((ssize_t)(2 * PAGE), vram_rw(in, VS_MIB, map, 2 * PAGE,
+	ASSERT_EQ((ssize_t)(2 * PAGE), vs_vram_rw(in, VS_MIB, map, 2 * PAGE,
 					       true));
 	EXPECT_EQ(0, memcmp(map, map + VS_MIB, 2 * PAGE));
 	/* read into pages of the mapping that were never touched */
-	ASSERT_EQ((ssize_t)(2 * PAGE), vram_rw(in, 0, map + 3 * VS_MIB,
+	ASSERT_EQ((ssize_t)(2 * PAGE), vs_vram_rw(in, 0, map + 3 * VS_MIB,
 					       2 * PAGE, false));
 	EXPECT_EQ(0, memcmp(map, map + 3 * VS_MIB, 2 * PAGE));
 	munmap(map, 4 * VS_MIB);
@@ -840,11 +834,11 @@ TEST_F(dev, vram_mmap_split_and_fork)
 	ASSERT_EQ(0, munmap(map + 3 * PAGE, 2 * PAGE));
 	map[PAGE] = 0x22;
 	map[6 * PAGE] = 0x66;
-	ASSERT_EQ(1, vram_rw(in, PAGE, &b, 1, false));
+	ASSERT_EQ(1, vs_vram_rw(in, PAGE, &b, 1, false));
 	EXPECT_EQ(0x22, b);
-	ASSERT_EQ(1, vram_rw(in, 6 * PAGE, &b, 1, false));
+	ASSERT_EQ(1, vs_vram_rw(in, 6 * PAGE, &b, 1, false));
 	EXPECT_EQ(0x66, b);
-	ASSERT_EQ(1, vram_rw(in, 3 * PAGE, &b, 1, false));
+	ASSERT_EQ(1, vs_vram_rw(in, 3 * PAGE, &b, 1, false));
 	EXPECT_EQ(0x11, b);
 
 	/* a child shares the mapping and outlives the parent's copy */
@@ -857,7 +851,7 @@ TEST_F(dev, vram_mmap_split_and_fork)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
 	EXPECT_EQ(0x77, map[7 * PAGE + 5]);
-	ASSERT_EQ(1, vram_rw(in, 7 * PAGE + 5, &b, 1, false));
+	ASSERT_EQ(1, vs_vram_rw(in, 7 * PAGE + 5, &b, 1, false));
 	EXPECT_EQ(0x77, b);
 
 	munmap(map, 3 * PAGE);
@@ -923,7 +917,7 @@ TEST_F(dev, reset_restores_power_on_state)
 	ASSERT_NE(MAP_FAILED, map);
 	memset(map + 3 * PAGE, 0x77, PAGE);
 	memset(page, 0x66, PAGE);
-	ASSERT_EQ((ssize_t)PAGE, vram_rw(in, 6 * VS_MIB, page, PAGE, true));
+	ASSERT_EQ((ssize_t)PAGE, vs_vram_rw(in, 6 * VS_MIB, page, PAGE, true));
 	vs_wr32(in, VSLICE_REG_SCRATCH(0), 0xdeadbeef);
 	vs_wr32(in, VSLICE_REG_SCRATCH(5), 0x12345678);
 	vs_wr32(in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_ALL);
@@ -946,13 +940,13 @@ TEST_F(dev, reset_restores_power_on_state)
 	EXPECT_EQ(0, memcmp(buf, self->cfg0, 256));
 
 	/* VRAM is zero again, through the region and the old mapping */
-	ASSERT_EQ((ssize_t)PAGE, vram_rw(in, 6 * VS_MIB, page, PAGE, false));
+	ASSERT_EQ((ssize_t)PAGE, vs_vram_rw(in, 6 * VS_MIB, page, PAGE, false));
 	EXPECT_TRUE(all_zero(page, PAGE));
 	EXPECT_TRUE(all_zero(map + 3 * PAGE, PAGE));
 	EXPECT_TRUE(all_zero(map + 6 * VS_MIB, PAGE));
 	/* and the mapping still works after the reset */
 	map[3 * PAGE] = 0x31;
-	ASSERT_EQ(1, vram_rw(in, 3 * PAGE, page, 1, false));
+	ASSERT_EQ(1, vs_vram_rw(in, 3 * PAGE, page, 1, false));
 	EXPECT_EQ(0x31, page[0]);
 	munmap(map, 8 * VS_MIB);
 }
@@ -1228,12 +1222,51 @@ TEST_F(dev, msi_edges)
 }
 
 /* The real thing: the engine completes a FENCE and interrupts. */
-TEST_F(dev, msi_fence_from_engine)
+/*
+ * A FENCE from the engine raises VSLICE_IRQ_FENCE on the interrupt
+ * userspace configured, once per fence: MSI (an edge per raise) and INTx
+ * (a level, automasked; the guest acknowledges, the VMM unmasks and no
+ * second signal follows).
+ */
+FIXTURE(fence_irq) {
+	struct vs_inst in;
+	bool created;
+};
+
+FIXTURE_VARIANT(fence_irq) {
+	__u32 index;
+};
+
+FIXTURE_VARIANT_ADD(fence_irq, msi) {
+	.index = VFIO_PCI_MSI_IRQ_INDEX,
+};
+
+FIXTURE_VARIANT_ADD(fence_irq, intx) {
+	.index = VFIO_PCI_INTX_IRQ_INDEX,
+};
+
+FIXTURE_SETUP(fence_irq)
+{
+	self->created = false;
+	if (access(VS_PARENT_DIR, F_OK))
+		SKIP(return, "vslice is not loaded (%s missing)", VS_PARENT_DIR);
+	ASSERT_EQ(0, vs_create(&self->in, VS_TYPE_128));
+	self->created = true;
+	ASSERT_EQ(0, vs_open(&self->in));
+}
+
+FIXTURE_TEARDOWN(fence_irq)
+{
+	if (self->created)
+		vs_remove(&self->in);
+}
+
+TEST_F(fence_irq, fence_from_engine)
 {
 	struct vs_inst *in = &self->in;
 	const __u64 ring_iova = 0x100000, fence_iova = 0x200000;
 	const __u32 entries = 16;
-	struct vslice_cmd cmd = { 0 };
+	struct vslice_cmd cmd;
 	__u8 *ring, *fence;
 	int efd = eventfd(0, EFD_NONBLOCK);
 	unsigned int i;
@@ -1244,69 +1277,28 @@ TEST_F(dev, msi_fence_from_engine)
 	fence = vs_dma_map(in, fence_iova, PAGE);
 	ASSERT_NE(NULL, fence);
 
-	ASSERT_EQ(0, set_eventfd(in, VFIO_PCI_MSI_IRQ_INDEX, efd));
+	ASSERT_EQ(0, set_eventfd(in, variant->index, efd));
 	vs_wr32(in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_FENCE);
 	vs_ring_setup(in, ring_iova, entries);
 
 	for (i = 1; i <= 3; i++) {
-		cmd.opcode = VSLICE_CMD_FENCE;
-		cmd.iova = fence_iova;
-		cmd.len = 0x1000 + i;
+		cmd = vs_cmd_fence(fence_iova, 0x1000 + i);
 		vs_ring_push(in, ring, entries, &cmd);
 		ASSERT_EQ(0, vs_ring_wait_idle(in, 5000));
 		EXPECT_EQ(1, efd_wait(efd, 1000));
-		EXPECT_EQ(0x1000 + i, __atomic_load_n((__u64 *)fence, __ATOMIC_SEQ_CST));
+		EXPECT_EQ(0x1000 + i, __atomic_load_n((__u64 *)fence,
+						      __ATOMIC_SEQ_CST));
 		EXPECT_EQ(0x1000 + i, vs_rd32(in, VSLICE_REG_FENCE_LO));
 		EXPECT_TRUE(vs_rd32(in, VSLICE_REG_IRQ_STATUS) &
 			    VSLICE_IRQ_FENCE);
+		/* the guest's handler acknowledges; INTx: the VMM unmasks */
 		vs_wr32(in, VSLICE_REG_IRQ_ACK, VSLICE_IRQ_FENCE);
+		if (variant->index == VFIO_PCI_INTX_IRQ_INDEX)
+			ASSERT_EQ(0, intx_unmask(in));
+		EXPECT_EQ(0, efd_take(efd)) TH_LOG("one signal per fence");
 	}
 	EXPECT_EQ(0, vs_rd32(in, VSLICE_REG_IRQ_STATUS));
-	ASSERT_EQ(0, irq_disable(in, VFIO_PCI_MSI_IRQ_INDEX));
-	vs_wr32(in, VSLICE_REG_CONTROL, 0);
-	EXPECT_EQ(0, vs_dma_unmap(in, ring_iova, PAGE, ring));
-	EXPECT_EQ(0, vs_dma_unmap(in, fence_iova, PAGE, fence));
-	close(efd);
-}
-
-TEST_F(dev, intx_fence_from_engine)
-{
-	struct vs_inst *in = &self->in;
-	const __u64 ring_iova = 0x100000, fence_iova = 0x200000;
-	const __u32 entries = 16;
-	struct vslice_cmd cmd = { 0 };
-	__u8 *ring, *fence;
-	int efd = eventfd(0, EFD_NONBLOCK);
-
-	ASSERT_GE(efd, 0);
-	ring = vs_dma_map(in, ring_iova, PAGE);
-	ASSERT_NE(NULL, ring);
-	fence = vs_dma_map(in, fence_iova, PAGE);
-	ASSERT_NE(NULL, fence);
-
-	ASSERT_EQ(0, set_eventfd(in, VFIO_PCI_INTX_IRQ_INDEX, efd));
-	vs_wr32(in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_FENCE);
-	vs_ring_setup(in, ring_iova, entries);
-
-	cmd.opcode = VSLICE_CMD_FENCE;
-	cmd.iova = fence_iova;
-	cmd.len = 77;
-	vs_ring_push(in, ring, entries, &cmd);
-	ASSERT_EQ(0, vs_ring_wait_idle(in, 5000));
-	EXPECT_EQ(1, efd_wait(efd, 1000));
-	EXPECT_EQ(77, __atomic_load_n((__u64 *)fence, __ATOMIC_SEQ_CST));
-	/* the guest's handler: acknowledge, then the VMM unmasks */
-	vs_wr32(in, VSLICE_REG_IRQ_ACK, VSLICE_IRQ_FENCE);
-	ASSERT_EQ(0, intx_unmask(in));
-	EXPECT_EQ(0, efd_take(efd));
-
-	cmd.len = 78;
-	vs_ring_push(in, ring, entries, &cmd);
-	ASSERT_EQ(0, vs_ring_wait_idle(in, 5000));
-	EXPECT_EQ(1, efd_wait(efd, 1000));
-	EXPECT_EQ(78, __atomic_load_n((__u64 *)fence, __ATOMIC_SEQ_CST));
-
-	ASSERT_EQ(0, irq_disable(in, VFIO_PCI_INTX_IRQ_INDEX));
+	ASSERT_EQ(0, irq_disable(in, variant->index));
 	vs_wr32(in, VSLICE_REG_CONTROL, 0);
 	EXPECT_EQ(0, vs_dma_unmap(in, ring_iova, PAGE, ring));
 	EXPECT_EQ(0, vs_dma_unmap(in, fence_iova, PAGE, fence));
@@ -1351,25 +1343,6 @@ static bool mig_supported(int dev)
 	__u64 flags;
 
 	return !vs_mig_flags(dev, &flags);
-}
-
-/* CRC32C register update (seed ~0, final xor ~0 by the caller). */
-static __u32 crc32c_upd(__u32 crc, const void *p, size_t n)
-{
-	const __u8 *c = p;
-	int k;
-
-	while (n--) {
-		crc ^= *c++;
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
-	}
-	return crc;
-}
-
-static __u32 crc32c(const void *p, size_t n)
-{
-	return ~crc32c_upd(~0u, p, n);
 }
 
 struct blob {
@@ -1443,12 +1416,12 @@ static __u32 stream_crc(const struct blob *b, long end, bool headers_only)
 	__u32 crc;
 
 	if (!headers_only)
-		return crc32c(b->buf, end);
-	crc = crc32c_upd(~0u, b->buf, off);
+		return vs_crc32c(b->buf, end);
+	crc = vs_crc32c_update(~0u, b->buf, off);
 	while ((long)off < end) {
 		const struct vslice_stream_sec *sec = (void *)(b->buf + off);
 
-		crc = crc32c_upd(crc, sec, sizeof(*sec));
+		crc = vs_crc32c_update(crc, sec, sizeof(*sec));
 		off += sizeof(*sec) + sec->len;
 	}
 	return ~crc;
@@ -1469,11 +1442,11 @@ static void reseal(struct blob *b, const struct blob *orig)
 	oe = (const void *)(orig->buf + end + sizeof(struct vslice_stream_sec));
 	headers_only = oe->stream_crc != stream_crc(orig, end, false);
 
-	sec->crc = crc32c(sec + 1, sec->len);
+	sec->crc = vs_crc32c(sec + 1, sec->len);
 	e = (void *)(b->buf + end + sizeof(struct vslice_stream_sec));
 	e->stream_crc = stream_crc(b, end, headers_only);
 	((struct vslice_stream_sec *)(b->buf + end))->crc =
-		crc32c(e, sizeof(*e));
+		vs_crc32c(e, sizeof(*e));
 }
 
 /* Feed @b to @in in RESUMING and go to RUNNING: 0 or the first -errno. */
@@ -1542,7 +1515,7 @@ FIXTURE_SETUP(state)
 	ASSERT_EQ(0, vs_cfg_write(a, PCI_INTERRUPT_LINE, (__u8[]){ 11 },
 				  1));
 	fill_pattern(page, PAGE, 8);
-	ASSERT_EQ((ssize_t)PAGE, vram_rw(a, 7 * PAGE, page, PAGE, true));
+	ASSERT_EQ((ssize_t)PAGE, vs_vram_rw(a, 7 * PAGE, page, PAGE, true));
 	ASSERT_EQ(0, vs_cfg_read(a, 0, self->cfg_a, 256));
 
 	ASSERT_EQ(0, vs_mig_set_state(a->device, VFIO_DEVICE_STATE_STOP_COPY, &fd));
@@ -1592,9 +1565,9 @@ TEST_F(state, saved_then_loaded)
 	EXPECT_EQ(16, vs_rd32(b, VSLICE_REG_RING_SIZE));
 	EXPECT_EQ(VSLICE_IRQ_FENCE, vs_rd32(b, VSLICE_REG_IRQ_MASK));
 	fill_pattern(want, PAGE, 8);
-	ASSERT_EQ((ssize_t)PAGE, vram_rw(b, 7 * PAGE, page, PAGE, false));
+	ASSERT_EQ((ssize_t)PAGE, vs_vram_rw(b, 7 * PAGE, page, PAGE, false));
 	EXPECT_EQ(0, memcmp(page, want, PAGE));
-	ASSERT_EQ((ssize_t)PAGE, vram_rw(b, 6 * PAGE, page, PAGE, false));
+	ASSERT_EQ((ssize_t)PAGE, vs_vram_rw(b, 6 * PAGE, page, PAGE, false));
 	EXPECT_TRUE(all_zero(page, PAGE));
 }
 
@@ -1883,7 +1856,7 @@ TEST_F(type, vram_size_everywhere)
 	{
 		__u8 b = 0;
 
-		ASSERT_EQ(1, vram_rw(in, size - 1, &b, 1, false));
+		ASSERT_EQ(1, vs_vram_rw(in, size - 1, &b, 1, false));
 		EXPECT_EQ(0xe7, b);
 	}
 	munmap(map, PAGE);

@@ -48,41 +48,6 @@ struct eng {
 	char saved_pin[8];
 };
 
-static struct vslice_cmd mk(__u32 op, __u32 pattern, __u64 vram_off,
-			    __u64 iova, __u64 len)
-{
-	struct vslice_cmd c = {
-		.opcode = htole32(op),
-		.pattern = htole32(pattern),
-		.vram_off = htole64(vram_off),
-		.iova = htole64(iova),
-		.len = htole64(len),
-	};
-
-	return c;
-}
-
-static struct vslice_cmd cmd_fill(__u64 off, __u32 pattern, __u64 len)
-{
-	return mk(VSLICE_CMD_FILL, pattern, off, 0, len);
-}
-
-static struct vslice_cmd cmd_to_vram(__u64 iova, __u64 off, __u64 len)
-{
-	return mk(VSLICE_CMD_COPY_TO_VRAM, 0, off, iova, len);
-}
-
-static struct vslice_cmd cmd_from_vram(__u64 off, __u64 iova,
-				       __u64 len)
-{
-	return mk(VSLICE_CMD_COPY_FROM_VRAM, 0, off, iova, len);
-}
-
-static struct vslice_cmd cmd_fence(__u64 iova, __u64 value)
-{
-	return mk(VSLICE_CMD_FENCE, 0, 0, iova, value);
-}
-
 /* Registers as long: compares cleanly with any constant in ASSERT_*(). */
 static long reg(struct eng *e, __u32 off)
 {
@@ -147,19 +112,9 @@ static void ring_rearm(struct eng *e)
 static int vram_rw(struct eng *e, __u64 off, void *p, size_t len,
 		   bool write)
 {
-	size_t done = 0;
+	ssize_t r = vs_vram_rw(&e->in, off, p, len, write);
 
-	while (done < len) {
-		size_t n = len - done > (1 << 20) ? (1 << 20) : len - done;
-		ssize_t r = vs_region_rw(&e->in, VFIO_PCI_BAR2_REGION_INDEX,
-					 off + done, (char *)p + done, n,
-					 write);
-
-		if (r <= 0)
-			return r < 0 ? (int)r : -EIO;
-		done += r;
-	}
-	return 0;
+	return r < 0 ? (int)r : 0;
 }
 
 static long vram_rd32(struct eng *e, __u64 off)
@@ -363,7 +318,7 @@ TEST_F(engine, fill_writes_pattern_exactly)
 	__u64 i;
 
 	ASSERT_NE(NULL, vram);
-	submit(e, cmd_fill(off, 0xa5c31234, len));
+	submit(e, vs_cmd_fill(off, 0xa5c31234, len));
 	ASSERT_EQ(0, wait_idle(e)) TH_LOG("FILL completes without error");
 	ASSERT_EQ(0, vram_rw(e, 0, vram, 6 * PG, false));
 	for (i = 0; i < len; i += 4)
@@ -383,7 +338,7 @@ TEST_F(engine, fill_across_steps_is_exact)
 	struct eng *e = &self->e;
 	const __u64 off = 3 * (1 << 20) + 4, len = (1 << 20) + PG + 4;
 
-	submit(e, cmd_fill(off, 0x01020304, len));
+	submit(e, vs_cmd_fill(off, 0x01020304, len));
 	ASSERT_EQ(0, wait_idle(e));
 	ASSERT_EQ(0, vram_rd32(e, off - 4)) TH_LOG("FILL: word before untouched");
 	ASSERT_EQ(0x01020304, vram_rd32(e, off));
@@ -404,7 +359,7 @@ TEST_F(engine, copy_to_vram_is_byte_exact)
 
 	ASSERT_NE(NULL, vram);
 	fill_random(e->buf, BUF_SIZE, 1);
-	submit(e, cmd_to_vram(BUF_IOVA + src, dst, len));
+	submit(e, vs_cmd_to_vram(BUF_IOVA + src, dst, len));
 	ASSERT_EQ(0, wait_idle(e));
 	ASSERT_EQ(0, vram_rw(e, 0, vram, len + 2 * PG, false));
 	ASSERT_EQ(0, memcmp(vram + dst, e->buf + src, len))
@@ -424,7 +379,7 @@ TEST_F(engine, fence_writes_value_and_latches_registers)
 	slot[-1] = 0x5a5a5a5a5a5a5a5aULL;
 	slot[1] = 0x5a5a5a5a5a5a5a5aULL;
 	vs_wr32(&e->in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_ALL);
-	submit(e, cmd_fence(BUF_IOVA + 5 * PG + 40, val));
+	submit(e, vs_cmd_fence(BUF_IOVA + 5 * PG + 40, val));
 	ASSERT_EQ(0, wait_idle(e));
 	ASSERT_EQ(val, le64toh(*slot)) TH_LOG("FENCE: guest u64 holds the value");
 	ASSERT_EQ(0x5a5a5a5a5a5a5a5aULL, slot[-1]) TH_LOG("FENCE: neighbours kept");
@@ -460,10 +415,10 @@ TEST_F(engine, zero_length_commands_are_noops)
 {
 	struct eng *e = &self->e;
 
-	submit(e, cmd_fill(e->vram_size + 3, 0xffffffff, 0));
-	submit(e, cmd_to_vram(UNMAPPED_IOVA, e->vram_size + PG, 0));
-	submit(e, cmd_from_vram(~0ULL, ~0ULL, 0));
-	submit(e, mk(VSLICE_CMD_NOP, 0, 0, 0, 0));
+	submit(e, vs_cmd_fill(e->vram_size + 3, 0xffffffff, 0));
+	submit(e, vs_cmd_to_vram(UNMAPPED_IOVA, e->vram_size + PG, 0));
+	submit(e, vs_cmd_from_vram(~0ULL, ~0ULL, 0));
+	submit(e, vs_cmd(VSLICE_CMD_NOP, 0, 0, 0, 0));
 	ASSERT_EQ(0, wait_idle(e))
 		TH_LOG("zero-length FILL/COPY and NOP complete, no halt");
 	ASSERT_EQ(4, reg(e, VSLICE_REG_CMD_COUNT));
@@ -477,7 +432,7 @@ TEST_F(engine, ring_wraps_and_counts)
 	__u32 i;
 
 	for (i = 0; i < 3 * RING_ENTRIES + 5; i++) {
-		submit(e, cmd_fill(4 * (__u64)i, i, 4));
+		submit(e, vs_cmd_fill(4 * (__u64)i, i, 4));
 		if ((i % (RING_ENTRIES / 2)) == RING_ENTRIES / 2 - 1)
 			ASSERT_EQ(0, wait_idle(e));
 	}
@@ -495,9 +450,9 @@ TEST_F(engine, halt_stops_later_commands)
 {
 	struct eng *e = &self->e;
 
-	submit(e, cmd_fill(0, 0x11111111, 4));
-	submit(e, mk(99, 0, 0, 0, 0));
-	submit(e, cmd_fill(4, 0x22222222, 4));
+	submit(e, vs_cmd_fill(0, 0x11111111, 4));
+	submit(e, vs_cmd(99, 0, 0, 0, 0));
+	submit(e, vs_cmd_fill(4, 0x22222222, 4));
 	ASSERT_EQ(VSLICE_ERR_OPCODE, wait_halted(e));
 	ASSERT_EQ(1, reg(e, VSLICE_REG_RING_HEAD))
 		TH_LOG("RING_HEAD stays on the bad entry");
@@ -511,10 +466,10 @@ TEST_F(engine, halt_stops_later_commands)
 TEST_F(engine, control_clear_recovers_from_halt)
 {
 	struct eng *e = &self->e;
-	struct vslice_cmd nop = mk(VSLICE_CMD_NOP, 0, 0, 0, 0);
+	struct vslice_cmd nop = vs_cmd(VSLICE_CMD_NOP, 0, 0, 0, 0);
 
-	submit(e, mk(VSLICE_CMD_NOP, 1, 0, 0, 0));
-	submit(e, cmd_fill(0, 0x33333333, 4));
+	submit(e, vs_cmd(VSLICE_CMD_NOP, 1, 0, 0, 0));
+	submit(e, vs_cmd_fill(0, 0x33333333, 4));
 	ASSERT_EQ(VSLICE_ERR_OPCODE, wait_halted(e))
 		TH_LOG("NOP with a nonzero field is rejected");
 	vs_wr32(&e->in, VSLICE_REG_CONTROL, 0);
@@ -550,7 +505,7 @@ TEST_F(engine, bus_master_gates_dma)
 	unsigned long map[BUF_PAGES / 64];
 	int ret;
 
-	submit(e, cmd_fill(0, 0x77777777, PG));
+	submit(e, vs_cmd_fill(0, 0x77777777, PG));
 	ASSERT_EQ(0, wait_idle(e));
 	memset(e->buf, 0xee, BUF_SIZE);
 	ret = vs_dirty_start(&e->in);
@@ -558,8 +513,8 @@ TEST_F(engine, bus_master_gates_dma)
 		ASSERT_EQ(0, vs_dirty_bitmap(&e->in, BUF_IOVA, BUF_SIZE, map));
 
 	set_master(e, false);
-	submit(e, cmd_from_vram(0, BUF_IOVA + 2 * PG, PG));
-	submit(e, cmd_fence(BUF_IOVA + 5 * PG, 0x1234));
+	submit(e, vs_cmd_from_vram(0, BUF_IOVA + 2 * PG, PG));
+	submit(e, vs_cmd_fence(BUF_IOVA + 5 * PG, 0x1234));
 	vs_wr32(&e->in, VSLICE_REG_DOORBELL, 1);
 	sleep_ms(300);
 	ASSERT_TRUE(all_bytes(e->buf, BUF_SIZE, 0xee))
@@ -590,8 +545,8 @@ TEST_F(engine, works_after_device_reset)
 {
 	struct eng *e = &self->e;
 
-	submit(e, cmd_fill(0, 0x44444444, 8));
-	submit(e, mk(42, 0, 0, 0, 0));
+	submit(e, vs_cmd_fill(0, 0x44444444, 8));
+	submit(e, vs_cmd(42, 0, 0, 0, 0));
 	ASSERT_EQ(VSLICE_ERR_OPCODE, wait_halted(e));
 	ASSERT_EQ(0, ioctl(e->in.device, VFIO_DEVICE_RESET));
 	ASSERT_EQ(0, reg(e, VSLICE_REG_STATUS))
@@ -602,8 +557,8 @@ TEST_F(engine, works_after_device_reset)
 	ASSERT_EQ(0, reg(e, VSLICE_REG_CMD_COUNT));
 
 	vs_ring_setup(&e->in, RING_IOVA, RING_ENTRIES);
-	submit(e, cmd_fill(PG, 0x55555555, PG));
-	submit(e, cmd_from_vram(PG, BUF_IOVA, PG));
+	submit(e, vs_cmd_fill(PG, 0x55555555, PG));
+	submit(e, vs_cmd_from_vram(PG, BUF_IOVA, PG));
 	ASSERT_EQ(0, wait_idle(e)) TH_LOG("engine runs again after reset");
 	ASSERT_EQ(0x55555555, le32_at(e->buf + PG - 4));
 	ASSERT_EQ(2, reg(e, VSLICE_REG_CMD_COUNT));
@@ -655,7 +610,7 @@ TEST_F(engine, ring_head_beyond_size)
 	int i;
 
 	for (i = 0; i < 5; i++)
-		submit(e, mk(VSLICE_CMD_NOP, 0, 0, 0, 0));
+		submit(e, vs_cmd(VSLICE_CMD_NOP, 0, 0, 0, 0));
 	ASSERT_EQ(0, wait_idle(e));
 	vs_wr32(&e->in, VSLICE_REG_RING_SIZE, 4);
 	if (reg(e, VSLICE_REG_RING_HEAD) < 4)
@@ -701,7 +656,7 @@ TEST_F_TIMEOUT(engine, quiesce_checkpoints_mid_command, 300)
 	if (!vs_fault_have("engine_hold"))
 		SKIP(return, "module built without VSLICE_FAULTS=y (no engine_hold)");
 	ASSERT_EQ(0, vs_fault_set("engine_hold", 1));
-	submit(e, cmd_fill(0, 0xc0ffee00, len));
+	submit(e, vs_cmd_fill(0, 0xc0ffee00, len));
 	ASSERT_EQ(0, wait_first_step(e, 0xc0ffee00))
 		TH_LOG("FILL ran its first step");
 	ret = vs_mig_set_state(e->in.device, VFIO_DEVICE_STATE_STOP, NULL);
@@ -749,7 +704,7 @@ TEST_F_TIMEOUT(engine, migrated_checkpoint_resumes_at_progress, 600)
 	ASSERT_NE(NULL, src_mem);
 	fill_random(src_mem, big, 11);
 	ASSERT_EQ(0, vs_fault_set("engine_hold", 1));
-	submit(s, cmd_to_vram(BIG_IOVA, 0, big));
+	submit(s, vs_cmd_to_vram(BIG_IOVA, 0, big));
 	ASSERT_EQ(0, wait_first_step(s, le32_at(src_mem)))
 		TH_LOG("the copy ran its first step");
 	ret = vs_mig_set_state(s->in.device, VFIO_DEVICE_STATE_STOP, NULL);
@@ -846,7 +801,7 @@ TEST_F(irq, fence_signals_eventfd)
 		enable_msi(_metadata, e);
 	ASSERT_EQ(0, set_irq_eventfd(e, variant->index, self->fd));
 	vs_wr32(&e->in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_ALL);
-	submit(e, cmd_fence(BUF_IOVA, 7));
+	submit(e, vs_cmd_fence(BUF_IOVA, 7));
 	ASSERT_EQ(0, wait_idle(e));
 	ASSERT_EQ(1, eventfd_fired(self->fd, 5000))
 		TH_LOG("FENCE: the %s eventfd is signalled", variant->name);
@@ -987,10 +942,10 @@ TEST_F(bad_cmd, halts_with_error_code)
 	if (variant->vram_off_from_end)
 		off += e->vram_size;
 	vs_wr32(&e->in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_ALL);
-	submit(e, cmd_fill(0, 0x66666666, 4));
-	submit(e, mk(variant->opcode, variant->pattern, off, variant->iova,
+	submit(e, vs_cmd_fill(0, 0x66666666, 4));
+	submit(e, vs_cmd(variant->opcode, variant->pattern, off, variant->iova,
 		     variant->len));
-	submit(e, cmd_fill(4, 0x77777777, 4));
+	submit(e, vs_cmd_fill(4, 0x77777777, 4));
 
 	ASSERT_EQ(variant->err, wait_halted(e))
 		TH_LOG("ERROR names the violated rule");
@@ -1052,7 +1007,7 @@ TEST_F(copy, from_vram_is_byte_exact)
 	fill_random(pat, len, 2);
 	ASSERT_EQ(0, vram_rw(e, src, pat, len, true));
 	memset(e->buf, 0xee, BUF_SIZE);
-	submit(e, cmd_from_vram(src, BUF_IOVA + dst, len));
+	submit(e, vs_cmd_from_vram(src, BUF_IOVA + dst, len));
 	ASSERT_EQ(0, wait_idle(e));
 	ASSERT_EQ(0, memcmp(e->buf + dst, pat, len))
 		TH_LOG("COPY_FROM_VRAM: guest equals VRAM byte for byte");
@@ -1071,11 +1026,11 @@ static bool test_page_bit(const unsigned long *map, unsigned int bit)
 /* The writes dirty_bitmap_is_exactly_the_written_pages checks. */
 static void dirty_workload(struct eng *e)
 {
-	submit(e, cmd_to_vram(BUF_IOVA + 20 * PG, 0, 10 * PG));
-	submit(e, cmd_from_vram(0, BUF_IOVA + 3 * PG, PG));
-	submit(e, cmd_from_vram(0, BUF_IOVA + 7 * PG + 100, 10));
-	submit(e, cmd_from_vram(0, BUF_IOVA + 9 * PG + 50, 2 * PG + 3900));
-	submit(e, cmd_fence(BUF_IOVA + 40 * PG + 8, 1));
+	submit(e, vs_cmd_to_vram(BUF_IOVA + 20 * PG, 0, 10 * PG));
+	submit(e, vs_cmd_from_vram(0, BUF_IOVA + 3 * PG, PG));
+	submit(e, vs_cmd_from_vram(0, BUF_IOVA + 7 * PG + 100, 10));
+	submit(e, vs_cmd_from_vram(0, BUF_IOVA + 9 * PG + 50, 2 * PG + 3900));
+	submit(e, vs_cmd_fence(BUF_IOVA + 40 * PG + 8, 1));
 }
 
 /*
@@ -1156,7 +1111,7 @@ TEST_F_TIMEOUT(copy, unmap_under_running_copy, 900)
 		ASSERT_NE(NULL, mem);
 		head = reg(e, VSLICE_REG_RING_HEAD);
 		for (i = 0; i < UNMAP_COPIES; i++)
-			submit(e, cmd_from_vram(0, BIG_IOVA, big));
+			submit(e, vs_cmd_from_vram(0, BIG_IOVA, big));
 		sleep_ms(delays_ms[round]);
 		t0 = now_s();
 		ASSERT_EQ(0, vs_dma_unmap(&e->in, BIG_IOVA, big, mem))
@@ -1178,17 +1133,17 @@ TEST_F_TIMEOUT(copy, unmap_under_running_copy, 900)
 			  (RING_ENTRIES - 1)) TH_LOG("one of the copies failed");
 
 		ring_rearm(e);
-		submit(e, cmd_to_vram(BIG_IOVA + PG, 0, 64));
+		submit(e, vs_cmd_to_vram(BIG_IOVA + PG, 0, 64));
 		ASSERT_EQ(VSLICE_ERR_DMA, wait_halted(e))
 			TH_LOG("later COPY_TO_VRAM from unmapped memory: ERR_DMA");
 		ring_rearm(e);
-		submit(e, cmd_fence(BIG_IOVA, 1));
+		submit(e, vs_cmd_fence(BIG_IOVA, 1));
 		ASSERT_EQ(VSLICE_ERR_DMA, wait_halted(e))
 			TH_LOG("later FENCE into unmapped memory: ERR_DMA");
 
 		ring_rearm(e);
-		submit(e, cmd_fill(0, 0x12345678 + round, 8));
-		submit(e, cmd_from_vram(0, BUF_IOVA, 8));
+		submit(e, vs_cmd_fill(0, 0x12345678 + round, 8));
+		submit(e, vs_cmd_from_vram(0, BUF_IOVA, 8));
 		ASSERT_EQ(0, wait_idle(e)) TH_LOG("engine works after the unmap");
 		ASSERT_EQ(0x12345678 + round, le32_at(e->buf));
 	}
@@ -1208,7 +1163,7 @@ TEST_F_TIMEOUT(copy, close_under_running_copy, 600)
 
 	ASSERT_NE(NULL, vs_dma_map(&e->in, BIG_IOVA, big));
 	for (i = 0; i < UNMAP_COPIES; i++)
-		submit(e, cmd_from_vram(0, BIG_IOVA, big));
+		submit(e, vs_cmd_from_vram(0, BIG_IOVA, big));
 	sleep_ms(20);
 	vs_close(&e->in);
 
@@ -1221,8 +1176,8 @@ TEST_F_TIMEOUT(copy, close_under_running_copy, 600)
 	ASSERT_NE(NULL, e->ring);
 	ASSERT_NE(NULL, e->buf);
 	vs_ring_setup(&e->in, RING_IOVA, RING_ENTRIES);
-	submit(e, cmd_fill(0, 0x0badcafe, 8));
-	submit(e, cmd_from_vram(0, BUF_IOVA, 8));
+	submit(e, vs_cmd_fill(0, 0x0badcafe, 8));
+	submit(e, vs_cmd_from_vram(0, BUF_IOVA, 8));
 	ASSERT_EQ(0, wait_idle(e)) TH_LOG("engine works after reopen");
 	ASSERT_EQ(0x0badcafe, le32_at(e->buf + 4));
 	ASSERT_EQ(0, vs_dmesg_bad_lines()) TH_LOG("no kernel splat");
@@ -1270,7 +1225,7 @@ static int memcg_child(void)
 		return 2;
 	if (eng_open(&e))
 		return 2;
-	submit(&e, cmd_fill(0, 0x5eed5eed, len));
+	submit(&e, vs_cmd_fill(0, 0x5eed5eed, len));
 	ret = wait_idle(&e);
 	err = reg(&e, VSLICE_REG_ERROR);
 	printf("# child: wait %d, ERROR %u, FILL %s\n", ret, err,
@@ -1319,7 +1274,7 @@ TEST(vram_is_charged_to_the_openers_cgroup)
 	rmdir(CG_TEST);
 
 	ASSERT_EQ(0, eng_open(&e));
-	submit(&e, cmd_fill(0, 0x5eed5eed, 128ULL << 20));
+	submit(&e, vs_cmd_fill(0, 0x5eed5eed, 128ULL << 20));
 	EXPECT_EQ(0, wait_idle(&e)) TH_LOG("an instance outside the cgroup fills all");
 	EXPECT_EQ(0x5eed5eed, vram_rd32(&e, (128ULL << 20) - 4));
 	eng_close(&e);

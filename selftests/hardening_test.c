@@ -63,20 +63,6 @@
 #include "kselftest_harness.h"
 #include "vslice_lib.h"
 
-#ifndef VFIO_MIGRATION_PRE_COPY
-#define VFIO_MIGRATION_PRE_COPY			0x4
-#endif
-#ifndef VFIO_MIG_GET_PRECOPY_INFO
-#define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
-#endif
-
-struct precopy_info {
-	__u32 argsz;
-	__u32 flags;
-	__aligned_u64 initial_bytes;
-	__aligned_u64 dirty_bytes;
-};
-
 #define PG		4096ULL
 #define DEBUGFS_DIR	"/sys/kernel/debug/vslice"
 
@@ -149,22 +135,6 @@ static const char *ename(int e)
 	case EIO:		return "EIO";
 	default:		return "other";
 	}
-}
-
-/* ------------------------------------------------------------------ */
-/* v2 migration uAPI                                                   */
-/* ------------------------------------------------------------------ */
-
-static int dev_reset(int dev)
-{
-	return ioctl(dev, VFIO_DEVICE_RESET) ? -errno : 0;
-}
-
-static int precopy_info(int fd)
-{
-	struct precopy_info info = { .argsz = sizeof(info) };
-
-	return ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info) ? -errno : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -272,38 +242,6 @@ static const void *stream_find(const struct buf *s, __u32 type)
 	return NULL;
 }
 
-static __u32 crc_tab[256];
-
-static void crc_init(void)
-{
-	__u32 i, c;
-	int k;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82f63b78u & -(c & 1));
-		crc_tab[i] = c;
-	}
-}
-
-/* CRC32C register update (no pre/post inversion), as the codec chains it. */
-static __u32 crc_upd(__u32 crc, const void *buf, size_t len)
-{
-	const __u8 *p = buf;
-
-	if (!crc_tab[1])
-		crc_init();
-	while (len--)
-		crc = (crc >> 8) ^ crc_tab[(crc ^ *p++) & 0xff];
-	return crc;
-}
-
-static __u32 crc32c(const void *buf, size_t len)
-{
-	return crc_upd(~0u, buf, len) ^ ~0u;
-}
-
 /*
  * Make @s consistent again after sections were added or moved: every
  * section before END renumbered in order, END's nr_sections, total_bytes,
@@ -319,12 +257,12 @@ static int stream_fixup(__u8 *s, size_t len)
 
 	if (layout_parse(s, len, &l))
 		return -EINVAL;
-	crc = crc_upd(crc, s, HDR_LEN);
+	crc = vs_crc32c_update(crc, s, HDR_LEN);
 	for (i = 0; i + 1 < l.nsec; i++) {
 		memcpy(&sec, s + l.off[i], sizeof(sec));
 		sec.seq = htole32(i);
 		memcpy(s + l.off[i], &sec, sizeof(sec));
-		crc = crc_upd(crc, &sec, sizeof(sec));
+		crc = vs_crc32c_update(crc, &sec, sizeof(sec));
 	}
 	memset(&end, 0, sizeof(end));
 	end.nr_sections = htole32(l.nsec - 1);
@@ -332,7 +270,7 @@ static int stream_fixup(__u8 *s, size_t len)
 	end.stream_crc = htole32(crc ^ ~0u);
 	sec.type = htole32(VSLICE_SEC_END);
 	sec.len = htole32(sizeof(end));
-	sec.crc = htole32(crc32c(&end, sizeof(end)));
+	sec.crc = htole32(vs_crc32c(&end, sizeof(end)));
 	sec.seq = htole32(l.nsec - 1);
 	memcpy(s + l.off[l.nsec - 1], &sec, sizeof(sec));
 	memcpy(s + l.off[l.nsec - 1] + SEC_LEN, &end, sizeof(end));
@@ -1106,7 +1044,7 @@ static void sw_setup(struct __test_metadata *_metadata, struct sweep *sw,
 	ASSERT_EQ(sw->good.len, sw->resave.len);
 	ASSERT_EQ(0, memcmp(sw->good.p, sw->resave.p, sw->good.len))
 		TH_LOG("a fresh save of the destination differs from the stream it loaded");
-	ASSERT_EQ(0, dev_reset(sw->b.in.device));
+	ASSERT_EQ(0, vs_dev_reset(sw->b.in.device));
 	sw->t0 = now_s();
 }
 
@@ -1133,7 +1071,7 @@ static bool sweep_recover(struct sweep *sw, struct loader *l,
 	char c = 0;
 	__u32 st;
 
-	if (dev_reset(in->device)) {
+	if (vs_dev_reset(in->device)) {
 		ok = false;
 	} else {
 		st = sw->v1 ? v1_state(&sw->b) : vs_mig_get_state(in->device);
@@ -1167,7 +1105,7 @@ static bool sweep_recover(struct sweep *sw, struct loader *l,
 				       label);
 		ok = false;
 	}
-	if (dev_reset(in->device))
+	if (vs_dev_reset(in->device))
 		ok = false;
 	return ok;
 }
@@ -1501,7 +1439,7 @@ TEST_F_TIMEOUT(sweep, duplicated_sections, 300)
 	ASSERT_EQ(0, save_fresh(&sw->b, &sw->resave));
 	EXPECT_EQ(sw->good.len, sw->resave.len);
 	EXPECT_EQ(0, memcmp(sw->good.p, sw->resave.p, sw->good.len));
-	ASSERT_EQ(0, dev_reset(sw->b.in.device));
+	ASSERT_EQ(0, vs_dev_reset(sw->b.in.device));
 
 	buf_free(&bad);
 	sweep_report(_metadata, sw, "duplicated sections");
@@ -1577,7 +1515,7 @@ static void hw_reseal(__u8 *s, size_t len, const struct layout *lay,
 	size_t off = lay->off[hw];
 
 	memcpy(&sec, s + off, sizeof(sec));
-	sec.crc = htole32(crc32c(s + off + SEC_LEN, le32toh(sec.len)));
+	sec.crc = htole32(vs_crc32c(s + off + SEC_LEN, le32toh(sec.len)));
 	memcpy(s + off, &sec, sizeof(sec));
 	stream_fixup(s, len);
 }
@@ -1661,7 +1599,7 @@ TEST_F_TIMEOUT(sweep, hostile_device_state, 300)
 		if (vs_rd32(&sw->b.in, VSLICE_REG_ID) != VSLICE_ID_MAGIC &&
 		    sw->no_recovery++ < SHOW_MAX)
 			ksft_print_msg("%s: registers do not answer\n", label);
-		if (dev_reset(sw->b.in.device) ||
+		if (vs_dev_reset(sw->b.in.device) ||
 		    vs_mig_get_state(sw->b.in.device) != ST_RUNNING ||
 		    vs_rd32(&sw->b.in, VSLICE_REG_CONTROL) != 0) {
 			if (sw->no_recovery++ < SHOW_MAX)
@@ -1719,8 +1657,8 @@ static void migrate_check(struct __test_metadata *_metadata, struct dev *a,
 	struct buf s = { 0 }, sa = { 0 }, sb = { 0 };
 	int i;
 
-	ASSERT_EQ(0, dev_reset(a->in.device));
-	ASSERT_EQ(0, dev_reset(b->in.device));
+	ASSERT_EQ(0, vs_dev_reset(a->in.device));
+	ASSERT_EQ(0, vs_dev_reset(b->in.device));
 	for (i = 0; i < 6; i++)
 		ASSERT_EQ(0, vram_pattern(&a->in, i * 3 * VS_MIB, 3 * PG, i));
 	vs_wr32(&a->in, VSLICE_REG_SCRATCH(0), 0x600d);
@@ -1868,7 +1806,7 @@ TEST_F_TIMEOUT(race, remove_while_open, 120)
 			}
 			EXPECT_EQ(-1, read(fd, b, sizeof(b)));
 			EXPECT_EQ(ENODEV, errno);
-			ret = precopy_info(fd);
+			ret = vs_mig_precopy_info(fd, NULL, NULL);
 			if (d.precopy)
 				EXPECT_EQ(-EINVAL, ret)
 					TH_LOG("PRECOPY_INFO, instance removed: %d (%s)",
@@ -2019,7 +1957,7 @@ static void *reset_thread(void *arg)
 
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		sleep_us(xrnd(&r->rng) % 3000);
-		if (!dev_reset(r->d[xrnd(&r->rng) % 2]->in.device))
+		if (!vs_dev_reset(r->d[xrnd(&r->rng) % 2]->in.device))
 			r->resets++;
 	}
 	return NULL;

@@ -26,29 +26,6 @@
 #include "kselftest_harness.h"
 #include "vslice_lib.h"
 
-/* 6.2+ uAPI, absent from older headers */
-#ifndef VFIO_MIGRATION_PRE_COPY
-#define VFIO_MIGRATION_PRE_COPY			0x4
-#endif
-#ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
-#define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE	9
-#endif
-#ifndef VFIO_MIG_GET_PRECOPY_INFO
-#define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
-#endif
-
-/* Layouts as in 6.12's uAPI, under our own names (see above). */
-struct mig_data_size {
-	__aligned_u64 stop_copy_length;
-};
-
-struct precopy_info {
-	__u32 argsz;
-	__u32 flags;
-	__aligned_u64 initial_bytes;
-	__aligned_u64 dirty_bytes;
-};
-
 /* ---------------------------------------------------------------------- */
 /* VFIO migration uAPI helpers                                            */
 /* ---------------------------------------------------------------------- */
@@ -120,38 +97,6 @@ static int mig_set(int dev, __u32 state, int *data_fd)
 	else if (m->data_fd >= 0)
 		close(m->data_fd);
 	return ret;
-}
-
-/* GET MIG_DATA_SIZE: 0 and *len, or -errno. */
-static int mig_data_size(int dev, __u64 *len)
-{
-	union feat_buf b = { 0 };
-	struct mig_data_size *m = (void *)b.f.data;
-
-	b.f.argsz = sizeof(b.f) + sizeof(*m);
-	b.f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
-	if (ioctl(dev, VFIO_DEVICE_FEATURE, &b))
-		return -errno;
-	*len = m->stop_copy_length;
-	return 0;
-}
-
-static int precopy_info(int fd, __u64 *initial, __u64 *dirty)
-{
-	struct precopy_info info = { .argsz = sizeof(info) };
-
-	if (ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
-		return -errno;
-	if (initial)
-		*initial = info.initial_bytes;
-	if (dirty)
-		*dirty = info.dirty_bytes;
-	return 0;
-}
-
-static int dev_reset(int dev)
-{
-	return ioctl(dev, VFIO_DEVICE_RESET) ? -errno : 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -259,21 +204,6 @@ static int stream_write(int fd, const __u8 *buf, size_t len, size_t piece)
 	return 0;
 }
 
-/* CRC32C (Castagnoli, reflected 0x82f63b78), as the stream format uses. */
-static __u32 crc32c(const void *buf, size_t len)
-{
-	const __u8 *p = buf;
-	__u32 crc = ~0u;
-	int k;
-
-	while (len--) {
-		crc ^= *p++;
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
-	}
-	return ~crc;
-}
-
 /* Offset of the first section of @type in @s, or -1. */
 static long stream_find_sec(const struct stream *s, __u32 type)
 {
@@ -309,24 +239,6 @@ static void fill_pat(void *buf, size_t len, __u32 seed, __u64 off)
 	}
 }
 
-static ssize_t vram_rw(struct vs_inst *in, __u64 off, void *buf, size_t len,
-		       bool write)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		size_t n = len - done > READ_CHUNK ? READ_CHUNK : len - done;
-		ssize_t r = vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX,
-					 off + done, (char *)buf + done, n,
-					 write);
-
-		if (r <= 0)
-			return r < 0 ? r : -EIO;
-		done += r;
-	}
-	return done;
-}
-
 static int vram_write_pat(struct vs_inst *in, __u64 off, size_t len,
 			  __u32 seed)
 {
@@ -336,7 +248,7 @@ static int vram_write_pat(struct vs_inst *in, __u64 off, size_t len,
 	if (!buf)
 		return -ENOMEM;
 	fill_pat(buf, len, seed, off);
-	r = vram_rw(in, off, buf, len, true);
+	r = vs_vram_rw(in, off, buf, len, true);
 	free(buf);
 	return r == (ssize_t)len ? 0 : -EIO;
 }
@@ -357,7 +269,7 @@ static long vram_check_pat(struct vs_inst *in, __u64 off, size_t len,
 		fill_pat(want, len, seed, off);
 	else
 		memset(want, 0, len);
-	if (vram_rw(in, off, got, len, false) != (ssize_t)len) {
+	if (vs_vram_rw(in, off, got, len, false) != (ssize_t)len) {
 		ret = -EIO;
 		goto out;
 	}
@@ -378,7 +290,7 @@ static __u8 *vram_snap(struct vs_inst *in, __u64 off, size_t len)
 {
 	__u8 *buf = malloc(len);
 
-	if (buf && vram_rw(in, off, buf, len, false) != (ssize_t)len) {
+	if (buf && vs_vram_rw(in, off, buf, len, false) != (ssize_t)len) {
 		free(buf);
 		buf = NULL;
 	}
@@ -480,15 +392,6 @@ static bool scratch_is(struct vs_inst *in, __u32 seed)
 #define SRC_OFF		(1 * VS_MIB)
 #define SRC_LEN		(7 * VS_MIB)
 
-static struct vslice_cmd cmd_fill(__u64 off, __u64 len, __u32 pat)
-{
-	struct vslice_cmd c = {
-		.opcode = VSLICE_CMD_FILL, .pattern = pat,
-		.vram_off = off, .len = len,
-	};
-	return c;
-}
-
 static struct vslice_cmd cmd_copy(__u64 vram_off, __u64 iova,
 				  __u64 len)
 {
@@ -501,11 +404,7 @@ static struct vslice_cmd cmd_copy(__u64 vram_off, __u64 iova,
 
 static struct vslice_cmd cmd_fence(__u64 value)
 {
-	struct vslice_cmd c = {
-		.opcode = VSLICE_CMD_FENCE, .iova = DMA_IOVA + FENCE_OFF,
-		.len = value,
-	};
-	return c;
+	return vs_cmd_fence(DMA_IOVA + FENCE_OFF, value);
 }
 
 /* Put @n commands in the ring after RING_TAIL, then one tail write + doorbell. */
@@ -550,7 +449,7 @@ static void gen_batch(struct vslice_cmd *cmds, __u32 n, __u64 base,
 		if (i % 3) {
 			len = (1 + r % 64) * 4096;		/* 4..256 KiB */
 			off = base + ((r >> 8) % (span - len)) / 4 * 4;
-			cmds[i] = cmd_fill(off, len, (__u32)(r >> 32) ^ seed);
+			cmds[i] = vs_cmd_fill(off, (__u32)(r >> 32) ^ seed, len);
 		} else {
 			len = (1 + r % 32) * 4096 - (r >> 40) % 64;
 			off = base + (r >> 8) % (span - len);
@@ -606,7 +505,7 @@ static void pair_setup(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_TRUE(!!(p->flags & VFIO_MIGRATION_STOP_COPY));
 	ASSERT_TRUE(!!(p->flags & VFIO_MIGRATION_P2P));
 	p->precopy = p->flags & VFIO_MIGRATION_PRE_COPY;
-	p->data_size = !mig_data_size(p->a.device, &len);
+	p->data_size = !vs_mig_data_size(p->a.device, &len);
 	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 }
@@ -811,7 +710,7 @@ static void reach_state(struct __test_metadata *_metadata, struct pair *p,
 	int fd;
 
 	*from_fd = -1;
-	ASSERT_EQ(0, dev_reset(p->a.device));
+	ASSERT_EQ(0, vs_dev_reset(p->a.device));
 	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	if (from == ST_RUNNING)
 		return;
@@ -883,7 +782,7 @@ static void check_arc(struct __test_metadata *_metadata, struct pair *p,
 			}
 			/* outside PRE_COPY*: no PRECOPY_INFO */
 			if (p->precopy) {
-				EXPECT_EQ(-EINVAL, precopy_info(from_fd, NULL,
+				EXPECT_EQ(-EINVAL, vs_mig_precopy_info(from_fd, NULL,
 								NULL));
 			}
 		} else {
@@ -901,7 +800,7 @@ static void check_arc(struct __test_metadata *_metadata, struct pair *p,
 						  pread(fd, b, 1, 0));
 		EXPECT_EQ(ESPIPE, errno);
 		if (is_saving(to) && p->precopy) {
-			ret = precopy_info(fd, &ini, &dirty);
+			ret = vs_mig_precopy_info(fd, &ini, &dirty);
 			if (is_precopy(to)) {
 				EXPECT_EQ(0, ret);
 				/* header at least, nothing dirty yet */
@@ -914,10 +813,10 @@ static void check_arc(struct __test_metadata *_metadata, struct pair *p,
 	}
 	/* a surviving save fd that moved to STOP_COPY: no PRECOPY_INFO */
 	if (from_fd >= 0 && is_precopy(from) && to == ST_STOP_COPY)
-		EXPECT_EQ(-EINVAL, precopy_info(from_fd, NULL, NULL));
+		EXPECT_EQ(-EINVAL, vs_mig_precopy_info(from_fd, NULL, NULL));
 
 	if (p->data_size) {
-		EXPECT_EQ(0, mig_data_size(p->a.device, &len));
+		EXPECT_EQ(0, vs_mig_data_size(p->a.device, &len));
 		EXPECT_LT(0u, len) {
 			TH_LOG("MIG_DATA_SIZE is 0 in %s (from %s)", sname(to),
 			       sname(from));
@@ -955,7 +854,7 @@ TEST_F_TIMEOUT(fsm, every_target, 120)
 
 	/* VFIO_DEVICE_RESET always gets back to RUNNING */
 	reach_state(_metadata, &self->p, &self->good, from, &from_fd);
-	EXPECT_EQ(0, dev_reset(self->p.a.device));
+	EXPECT_EQ(0, vs_dev_reset(self->p.a.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(self->p.a.device));
 	if (from_fd >= 0) {
 		char b[4];
@@ -1046,8 +945,7 @@ static __u32 submit_midring(struct __test_metadata *_metadata,
 					   DMA_IOVA + SRC_OFF + i * 4096,
 					   6 * VS_MIB - 4);
 		else
-			cmds[i] = cmd_fill(R_BUSY, R_BUSY_LEN,
-					   seed * 0x10001u + i);
+			cmds[i] = vs_cmd_fill(R_BUSY, seed * 0x10001u + i, R_BUSY_LEN);
 	}
 	gen_batch(cmds + 8, N_MIDRING - 8, R_BUSY, R_BUSY_LEN, seed);
 	head = vs_rd32(&p->a, VSLICE_REG_RING_HEAD);
@@ -1267,7 +1165,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	/* PRE_COPY: the first pass is the initial data */
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, precopy_info(fd, &ini, &dirty));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, &ini, &dirty));
 	ksft_print_msg("PRE_COPY entry: initial_bytes %llu dirty_bytes %llu\n",
 		       (unsigned long long)ini, (unsigned long long)dirty);
 	EXPECT_LT((__u64)R_WLEN * 2, ini);
@@ -1277,40 +1175,40 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	/* initial_bytes was a fair estimate of the first pass (idle engine) */
 	EXPECT_LE(pass1 - pass1 / 50, ini);
 	EXPECT_GE(pass1 + pass1 / 50 + 4096, ini);
-	ASSERT_EQ(0, precopy_info(fd, &ini, &d0));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, &ini, &d0));
 	EXPECT_EQ(0u, ini);
 	EXPECT_EQ(0u, d0);
 
 	/* dirty_bytes grows with each way VRAM gets written */
 	fill_pat(page, sizeof(page), 0x33, R_PWRITE + 4096);
-	ASSERT_EQ(4096, vram_rw(&p->a, R_PWRITE + 4096, page, 4096, true));
-	ASSERT_EQ(0, precopy_info(fd, &ini, &d1));
+	ASSERT_EQ(4096, vs_vram_rw(&p->a, R_PWRITE + 4096, page, 4096, true));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, &ini, &d1));
 	EXPECT_EQ(0u, ini);
 	EXPECT_LE(d0 + 4096, d1) {
 		TH_LOG("BAR2 region write not seen as dirty");
 	}
 	/* a page that was mapped and written before PRE_COPY */
 	fill_pat((char *)p->map + R_MMAP + 8192, 4096, 0x44, R_MMAP + 8192);
-	ASSERT_EQ(0, precopy_info(fd, NULL, &d2));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, NULL, &d2));
 	EXPECT_LE(d1 + 4096, d2) {
 		TH_LOG("mmap write to an already mapped page not seen as dirty");
 	}
 	/* a page mapped for the first time */
 	fill_pat((char *)p->map + R_MMAP + R_WLEN, 4096, 0x55,
 		 R_MMAP + R_WLEN);
-	ASSERT_EQ(0, precopy_info(fd, NULL, &d3));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, NULL, &d3));
 	EXPECT_LE(d2 + 4096, d3) {
 		TH_LOG("mmap write to a new page not seen as dirty");
 	}
 	/* the engine */
 	{
-		struct vslice_cmd c = cmd_fill(R_BOOT_LEN, VS_MIB, 0x66666666);
+		struct vslice_cmd c = vs_cmd_fill(R_BOOT_LEN, 0x66666666, VS_MIB);
 
 		ASSERT_EQ(0, ring_submit(&p->a, p->dma_a, &c, 1));
 		total++;
 		ASSERT_EQ(0, vs_ring_wait_idle(&p->a, 60000));
 	}
-	ASSERT_EQ(0, precopy_info(fd, NULL, &dirty));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, NULL, &dirty));
 	EXPECT_LE(d3 + VS_MIB, dirty) {
 		TH_LOG("engine FILL not seen as dirty (%llu -> %llu)",
 		       (unsigned long long)d3, (unsigned long long)dirty);
@@ -1328,17 +1226,17 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	fill_pat((char *)p->map + R_MMAP + 16384, 8192, 0x88, R_MMAP + 16384);
 	drain_precopy(_metadata, p, fd, &s, &got);
 	ksft_print_msg("busy pre-copy passes: %zu bytes\n", got);
-	ASSERT_EQ(0, precopy_info(fd, &ini, &dirty));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, &ini, &dirty));
 	EXPECT_EQ(0u, ini);
 	EXPECT_EQ(0u, dirty);
 
 	/* quiesce mid-ring: many commands, then straight to PRE_COPY_P2P */
 	total += quiesce_midring(_metadata, p, ST_PRE_COPY_P2P, ST_PRE_COPY, 3);
 	ASSERT_EQ(-ENOMSG, stream_read(fd, &s, &got));
-	EXPECT_EQ(0, precopy_info(fd, &ini, &dirty));
+	EXPECT_EQ(0, vs_mig_precopy_info(fd, &ini, &dirty));
 	EXPECT_EQ(0u, dirty);
 	if (p->data_size)
-		EXPECT_EQ(0, mig_data_size(p->a.device, &reported));
+		EXPECT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 
 	/* STOP_COPY on the same fd */
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &nofd));
@@ -1347,7 +1245,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	}
 	if (nofd >= 0)
 		close(nofd);
-	EXPECT_EQ(-EINVAL, precopy_info(fd, NULL, NULL));
+	EXPECT_EQ(-EINVAL, vs_mig_precopy_info(fd, NULL, NULL));
 	ASSERT_EQ(0, stream_read(fd, &s, &stop_bytes));
 	EXPECT_EQ(0, read(fd, page, sizeof(page)));	/* EOF stays EOF */
 	ksft_print_msg("stream %zu bytes, stop-copy %zu, MIG_DATA_SIZE before it %llu\n",
@@ -1400,7 +1298,7 @@ TEST_F_TIMEOUT(mig, stopcopy_midring_roundtrip, 900)
 
 	total += quiesce_midring(_metadata, p, ST_RUNNING_P2P, ST_RUNNING, 12);
 	if (p->data_size)
-		EXPECT_EQ(0, mig_data_size(p->a.device, &reported));
+		EXPECT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, stream_read(fd, &s, NULL));
@@ -1449,7 +1347,7 @@ static void recover_and_load(struct __test_metadata *_metadata,
 
 	EXPECT_EQ(leave_err, mig_set(p->b.device, ST_RUNNING, NULL));
 	EXPECT_EQ(ST_RESUMING, vs_mig_get_state(p->b.device));
-	ASSERT_EQ(0, dev_reset(p->b.device));
+	ASSERT_EQ(0, vs_dev_reset(p->b.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
@@ -1487,7 +1385,7 @@ static void patch_hdr(struct stream *s, size_t field_off, __u16 val)
 	struct vslice_stream_hdr *h = (void *)s->buf;
 
 	memcpy(s->buf + field_off, &val, sizeof(val));
-	h->hdr_crc = crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc));
+	h->hdr_crc = vs_crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc));
 }
 
 TEST_F(mig, newer_format_version_rejected)
@@ -1501,7 +1399,7 @@ TEST_F(mig, newer_format_version_rejected)
 	h = (void *)s.buf;
 	/* our CRC32C agrees with the driver's */
 	ASSERT_EQ(h->hdr_crc,
-		  crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc)));
+		  vs_crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc)));
 	ASSERT_EQ(VSLICE_STREAM_VERSION_MAJOR, h->major);
 
 	ASSERT_EQ(0, stream_reserve(&bad, s.len));
@@ -1701,7 +1599,7 @@ TEST_F(mig, close_in_precopy)
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(ENODEV, errno);
-	EXPECT_NE(0, precopy_info(fd, NULL, NULL));
+	EXPECT_NE(0, vs_mig_precopy_info(fd, NULL, NULL));
 	close(fd);
 
 	/* a new session works */
@@ -1744,23 +1642,23 @@ TEST_F(mig, data_size_never_zero)
 
 	if (!p->data_size)
 		SKIP(return, NO_DATA_SIZE);
-	ASSERT_EQ(0, mig_data_size(p->a.device, &len));
+	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len);
 	ksft_print_msg("MIG_DATA_SIZE of an untouched 128 MiB instance: %llu\n",
 		       (unsigned long long)len);
 
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
-	ASSERT_EQ(0, mig_data_size(p->a.device, &len));
+	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len);
 	ASSERT_EQ(0, stream_read(fd, &s, NULL));
-	ASSERT_EQ(0, mig_data_size(p->a.device, &len));
+	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len) {
 		TH_LOG("MIG_DATA_SIZE is 0 in STOP_COPY after EOF");
 	}
 	close(fd);
 
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RESUMING, &fd));
-	ASSERT_EQ(0, mig_data_size(p->b.device, &len));
+	ASSERT_EQ(0, vs_mig_data_size(p->b.device, &len));
 	EXPECT_LT(0u, len);
 	close(fd);
 
@@ -1768,7 +1666,7 @@ TEST_F(mig, data_size_never_zero)
 		ASSERT_EQ(0, mig_set(p->a.device, ST_RUNNING, NULL));
 		ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 		EXPECT_EQ(-ENOMSG, stream_read(fd, &s, NULL));
-		ASSERT_EQ(0, mig_data_size(p->a.device, &len));
+		ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 		EXPECT_LT(0u, len) {
 			TH_LOG("MIG_DATA_SIZE is 0 in a drained PRE_COPY");
 		}
@@ -1797,7 +1695,7 @@ static void *race_reader(void *arg)
 			continue;
 		if (read(fd, buf, sizeof(buf)) >= 0 || errno == ENOMSG)
 			r->reads++;
-		if (!precopy_info(fd, NULL, NULL))
+		if (!vs_mig_precopy_info(fd, NULL, NULL))
 			r->infos++;
 	}
 	return NULL;
@@ -1812,7 +1710,7 @@ static void *race_resetter(void *arg)
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		ts.tv_nsec = (rnd() % 20000) * 1000;
 		nanosleep(&ts, NULL);
-		if (!dev_reset(r->in->device))
+		if (!vs_dev_reset(r->in->device))
 			r->resets++;
 	}
 	return NULL;
@@ -1867,7 +1765,7 @@ TEST_F_TIMEOUT(mig, reset_races_save_session, 120)
 	EXPECT_LT(0ul, sessions);
 
 	/* the device came out RUNNING and fully usable */
-	ASSERT_EQ(0, dev_reset(p->a.device));
+	ASSERT_EQ(0, vs_dev_reset(p->a.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	content_make(_metadata, &p->a);
 	save_stopcopy(_metadata, &p->a, &s);
@@ -1907,11 +1805,11 @@ TEST_F(mig, error_state_needs_reset)
 		EXPECT_EQ(ST_ERROR, vs_mig_get_state(p->a.device));
 	}
 	if (p->data_size) {
-		EXPECT_EQ(0, mig_data_size(p->a.device, &len));
+		EXPECT_EQ(0, vs_mig_data_size(p->a.device, &len));
 		EXPECT_LT(0u, len);
 	}
 
-	ASSERT_EQ(0, dev_reset(p->a.device));
+	ASSERT_EQ(0, vs_dev_reset(p->a.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	/* the reset is a reset: the content is gone, the device works */
 	EXPECT_FALSE(scratch_is(&p->a, C_SEED));
@@ -1931,7 +1829,7 @@ TEST_F(mig, error_state_needs_reset)
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
-	ASSERT_EQ(0, dev_reset(p->b.device));
+	ASSERT_EQ(0, vs_dev_reset(p->b.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	stream_free(&s);
 }
@@ -1967,7 +1865,7 @@ TEST_F(xtype, other_type_rejected_at_header)
 	EXPECT_EQ(-EOPNOTSUPP,
 		  stream_write(fd, s.buf, sizeof(struct vslice_stream_hdr), 0));
 	EXPECT_EQ(-EOPNOTSUPP, mig_set(p->b.device, ST_RUNNING, NULL));
-	ASSERT_EQ(0, dev_reset(p->b.device));
+	ASSERT_EQ(0, vs_dev_reset(p->b.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 	EXPECT_EQ(-1, write(fd, &c, 1));
 	EXPECT_EQ(ENODEV, errno);
@@ -2041,7 +1939,7 @@ TEST_F(size, untouched_stream_is_tiny)
 	int fd;
 
 	if (p->data_size)
-		ASSERT_EQ(0, mig_data_size(p->a.device, &reported));
+		ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	ASSERT_EQ(0, stream_read(fd, &s, NULL));
 	close(fd);
@@ -2072,13 +1970,13 @@ TEST_F_TIMEOUT(size, converged_precopy_leaves_little, 300)
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_EQ(-ENOMSG, stream_read(fd, &s, &pre));
-	ASSERT_EQ(0, precopy_info(fd, &ini, &dirty));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, &ini, &dirty));
 	EXPECT_EQ(0u, ini);
 	EXPECT_EQ(0u, dirty);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY_P2P, NULL));
 	EXPECT_EQ(-ENOMSG, stream_read(fd, &s, NULL));
 	if (p->data_size)
-		ASSERT_EQ(0, mig_data_size(p->a.device, &reported));
+		ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, NULL));
 	ASSERT_EQ(0, stream_read(fd, &s, &stop));
 	close(fd);
@@ -2107,7 +2005,7 @@ static void data_size_case(struct __test_metadata *_metadata, struct pair *p,
 	int fd;
 
 	write_8m(_metadata, &p->a, sparse);
-	ASSERT_EQ(0, mig_data_size(p->a.device, &reported));
+	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	ASSERT_EQ(0, stream_read(fd, &s, NULL));
 	close(fd);
@@ -2161,7 +2059,7 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 					    4096, 0x901 + i));
 	}
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY_P2P, NULL));
-	ASSERT_EQ(0, mig_data_size(p->a.device, &reported));
+	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, NULL));
 	ASSERT_EQ(0, stream_read(fd, &s, &stop));
 	close(fd);

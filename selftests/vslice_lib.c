@@ -552,6 +552,43 @@ int vs_dirty_bitmap(struct vs_inst *in, uint64_t iova, size_t size,
 	return ioctl(in->container, VFIO_IOMMU_DIRTY_PAGES, &req) ? -errno : 0;
 }
 
+struct vslice_cmd vs_cmd(uint32_t op, uint32_t pattern, uint64_t vram_off,
+			 uint64_t iova, uint64_t len)
+{
+	struct vslice_cmd c = {
+		.opcode = htole32(op),
+		.pattern = htole32(pattern),
+		.vram_off = htole64(vram_off),
+		.iova = htole64(iova),
+		.len = htole64(len),
+	};
+
+	return c;
+}
+
+struct vslice_cmd vs_cmd_fill(uint64_t vram_off, uint32_t pattern,
+			      uint64_t len)
+{
+	return vs_cmd(VSLICE_CMD_FILL, pattern, vram_off, 0, len);
+}
+
+struct vslice_cmd vs_cmd_to_vram(uint64_t iova, uint64_t vram_off,
+				 uint64_t len)
+{
+	return vs_cmd(VSLICE_CMD_COPY_TO_VRAM, 0, vram_off, iova, len);
+}
+
+struct vslice_cmd vs_cmd_from_vram(uint64_t vram_off, uint64_t iova,
+				   uint64_t len)
+{
+	return vs_cmd(VSLICE_CMD_COPY_FROM_VRAM, 0, vram_off, iova, len);
+}
+
+struct vslice_cmd vs_cmd_fence(uint64_t iova, uint64_t value)
+{
+	return vs_cmd(VSLICE_CMD_FENCE, 0, 0, iova, value);
+}
+
 void vs_ring_setup(struct vs_inst *in, uint64_t ring_iova, uint32_t entries)
 {
 	uint16_t cmd = 0;
@@ -651,4 +688,98 @@ static int dmesg_count_bad(void)
 	}
 	pclose(f);
 	return count;
+}
+
+/* ---- stream checksums ---------------------------------------------------- */
+
+static uint32_t vs_crc_tab[256];
+
+uint32_t vs_crc32c_update(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t i, c;
+	int k;
+
+	if (!vs_crc_tab[1]) {
+		for (i = 0; i < 256; i++) {
+			c = i;
+			for (k = 0; k < 8; k++)
+				c = (c >> 1) ^ (0x82f63b78u & -(c & 1));
+			vs_crc_tab[i] = c;
+		}
+	}
+	while (len--)
+		crc = (crc >> 8) ^ vs_crc_tab[(crc ^ *p++) & 0xff];
+	return crc;
+}
+
+uint32_t vs_crc32c(const void *buf, size_t len)
+{
+	return ~vs_crc32c_update(~0u, buf, len);
+}
+
+/* ---- migration uAPI beyond 6.1's headers --------------------------------- */
+
+/* Layouts as in 6.12's uAPI, under our own names. */
+struct vs_mig_data_size {
+	__aligned_u64 stop_copy_length;
+};
+
+struct vs_precopy_info {
+	__u32 argsz;
+	__u32 flags;
+	__aligned_u64 initial_bytes;
+	__aligned_u64 dirty_bytes;
+};
+
+int vs_dev_reset(int device)
+{
+	return ioctl(device, VFIO_DEVICE_RESET) ? -errno : 0;
+}
+
+int vs_mig_data_size(int device, __u64 *len)
+{
+	union {
+		struct vfio_device_feature f;
+		__u64 raw[(sizeof(struct vfio_device_feature) + 16) / 8];
+	} b = { 0 };
+	struct vs_mig_data_size *m = (void *)b.f.data;
+
+	b.f.argsz = sizeof(b.f) + sizeof(*m);
+	b.f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
+	if (ioctl(device, VFIO_DEVICE_FEATURE, &b))
+		return -errno;
+	*len = m->stop_copy_length;
+	return 0;
+}
+
+int vs_mig_precopy_info(int data_fd, __u64 *initial, __u64 *dirty)
+{
+	struct vs_precopy_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
+		return -errno;
+	if (initial)
+		*initial = info.initial_bytes;
+	if (dirty)
+		*dirty = info.dirty_bytes;
+	return 0;
+}
+
+ssize_t vs_vram_rw(struct vs_inst *in, uint64_t off, void *buf, size_t len,
+		   bool write)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = len - done > (1 << 20) ? (1 << 20) : len - done;
+		ssize_t r = vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX,
+					 off + done, (char *)buf + done, n,
+					 write);
+
+		if (r <= 0)
+			return r < 0 ? r : -EIO;
+		done += r;
+	}
+	return done;
 }

@@ -16,6 +16,17 @@
 #include "../uapi/vslice_stream.h"
 #include "../uapi/vslice_mig_v1.h"
 
+/* 6.2+ uAPI, absent from bookworm's libc headers (6.1) */
+#ifndef VFIO_MIGRATION_PRE_COPY
+#define VFIO_MIGRATION_PRE_COPY			0x4
+#endif
+#ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
+#define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE	9
+#endif
+#ifndef VFIO_MIG_GET_PRECOPY_INFO
+#define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
+#endif
+
 #define VS_PARENT_DIR	"/sys/class/mdev_bus/vslice0"
 #define VS_TYPES_DIR	VS_PARENT_DIR "/mdev_supported_types"
 #define VS_MDEV_DIR	"/sys/bus/mdev/devices"
@@ -87,6 +98,11 @@ int vs_region_offset(int device, unsigned int index, uint64_t *off,
 int vs_mig_set_state(int device, uint32_t state, int *data_fd);
 uint32_t vs_mig_get_state(int device);
 int vs_mig_flags(int device, __u64 *flags);
+int vs_dev_reset(int device);
+/* GET MIG_DATA_SIZE: 0 and *len, or -errno (6.2+). */
+int vs_mig_data_size(int device, __u64 *len);
+/* VFIO_MIG_GET_PRECOPY_INFO on a data fd: 0, or -errno; outputs optional. */
+int vs_mig_precopy_info(int data_fd, __u64 *initial, __u64 *dirty);
 
 /*
  * Whole v2 streams.  vs_stream_read_all(): read @fd to EOF into a malloc'd
@@ -102,6 +118,13 @@ void vs_stream_hdr_reseal(struct vslice_stream_hdr *h);
 uint32_t vs_crc32c(const void *buf, size_t len);
 
 /* Register / region access through the device fd. */
+/*
+ * vs_vram_rw(): @len bytes of VRAM (BAR2) at @off through the region, in
+ * 1 MiB accesses; @len, or the -errno of the first failing access (-EIO
+ * for a short one).
+ */
+ssize_t vs_vram_rw(struct vs_inst *in, uint64_t off, void *buf, size_t len,
+		   bool write);
 uint32_t vs_rd32(struct vs_inst *in, uint32_t reg);
 void vs_wr32(struct vs_inst *in, uint32_t reg, uint32_t val);
 int vs_cfg_read(struct vs_inst *in, uint32_t off, void *buf, size_t len);
@@ -117,6 +140,20 @@ int vs_dirty_start(struct vs_inst *in);
 int vs_dirty_stop(struct vs_inst *in);
 int vs_dirty_bitmap(struct vs_inst *in, uint64_t iova, size_t size,
 		    uint64_t *bitmap);
+
+/*
+ * Ring entries, little-endian as the device reads them: vs_cmd() any,
+ * and one builder per command.
+ */
+struct vslice_cmd vs_cmd(uint32_t op, uint32_t pattern, uint64_t vram_off,
+			 uint64_t iova, uint64_t len);
+struct vslice_cmd vs_cmd_fill(uint64_t vram_off, uint32_t pattern,
+			      uint64_t len);
+struct vslice_cmd vs_cmd_to_vram(uint64_t iova, uint64_t vram_off,
+				 uint64_t len);
+struct vslice_cmd vs_cmd_from_vram(uint64_t vram_off, uint64_t iova,
+				   uint64_t len);
+struct vslice_cmd vs_cmd_fence(uint64_t iova, uint64_t value);
 
 /*
  * Engine: program a ring at @ring_iova in @ring (mapped), submit, wait.
@@ -136,5 +173,13 @@ int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms);
 int vs_dmesg_bad_lines(void);
 /* The running kernel has lockdep (/proc/lockdep exists). */
 bool vs_kernel_has_lockdep(void);
+
+/*
+ * CRC32C (Castagnoli, reflected 0x82f63b78), as the stream format uses:
+ * vs_crc32c_update() is the bare register update (seed and final xor by
+ * the caller, as the codec chains it); vs_crc32c() seeds ~0 and inverts.
+ */
+uint32_t vs_crc32c_update(uint32_t crc, const void *buf, size_t len);
+uint32_t vs_crc32c(const void *buf, size_t len);
 
 #endif /* _VSLICE_LIB_H */
