@@ -53,25 +53,6 @@ static int expected_log_ops(void)
 	return ret;
 }
 
-static int feature(int dev, __u32 flags, void *payload, size_t len)
-{
-	size_t argsz = sizeof(struct vfio_device_feature) + len;
-	struct vfio_device_feature *f = calloc(1, argsz);
-	int ret;
-
-	if (!f)
-		return -ENOMEM;
-	f->argsz = argsz;
-	f->flags = flags;
-	if (len)
-		memcpy(f->data, payload, len);
-	ret = ioctl(dev, VFIO_DEVICE_FEATURE, f) ? -errno : 0;
-	if (!ret && len)
-		memcpy(payload, f->data, len);
-	free(f);
-	return ret;
-}
-
 static int log_start(int dev, __u64 iova, __u64 len, __u64 page_size,
 		     __u32 nranges, __u32 probe)
 {
@@ -84,7 +65,7 @@ static int log_start(int dev, __u64 iova, __u64 len, __u64 page_size,
 		.ranges = (uintptr_t)&range,
 	};
 
-	return feature(dev, VFIO_DEVICE_FEATURE_SET | probe |
+	return vs_feature(dev, VFIO_DEVICE_FEATURE_SET | probe |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
 }
 
@@ -98,13 +79,13 @@ static int log_start_ranges(int dev,
 		.ranges = (uintptr_t)r,
 	};
 
-	return feature(dev, VFIO_DEVICE_FEATURE_SET |
+	return vs_feature(dev, VFIO_DEVICE_FEATURE_SET |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
 }
 
 static int log_stop(int dev)
 {
-	return feature(dev, VFIO_DEVICE_FEATURE_SET |
+	return vs_feature(dev, VFIO_DEVICE_FEATURE_SET |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
 }
 
@@ -117,7 +98,7 @@ static int log_report(int dev, __u64 iova, __u64 len, __u64 page_size,
 	};
 
 	memset(bitmap, 0, ((len / page_size + 63) / 64) * 8);
-	return feature(dev, VFIO_DEVICE_FEATURE_GET |
+	return vs_feature(dev, VFIO_DEVICE_FEATURE_GET |
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep,
 		       sizeof(rep));
 }
@@ -221,7 +202,7 @@ TEST_F(dlog, reports_exactly_the_pages_written)
 				bitmap));
 	EXPECT_EQ(1ULL << 4, bitmap[0]);
 
-	EXPECT_EQ(0, feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
+	EXPECT_EQ(0, vs_feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
 			     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0));
 }
 
@@ -241,7 +222,7 @@ TEST_F(dlog, bad_requests_are_rejected)
 				      1000, bitmap));
 	EXPECT_EQ(-EOVERFLOW, log_report(self->in.device, ~0ULL - 4095,
 					 8192, 4096, bitmap));
-	EXPECT_EQ(0, feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
+	EXPECT_EQ(0, vs_feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
 			     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0));
 	/* still usable */
 	EXPECT_EQ(VSLICE_ID_MAGIC, vs_rd32(&self->in, VSLICE_REG_ID));

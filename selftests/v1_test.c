@@ -659,25 +659,11 @@ static void scratch_check(struct __test_metadata *_metadata, struct v1dev *d,
 /* v2, for the cross-protocol tests                                    */
 /* ------------------------------------------------------------------ */
 
-static int v2_feature(struct v1dev *d, __u32 flags, void *data, size_t len)
-{
-	__u64 buf[8] = { 0 };
-	struct vfio_device_feature *f = (void *)buf;
-
-	f->argsz = sizeof(*f) + len;
-	f->flags = flags;
-	memcpy(f->data, data, len);
-	if (ioctl(d->in.device, VFIO_DEVICE_FEATURE, f))
-		return -errno;
-	memcpy(data, f->data, len);
-	return 0;
-}
-
 static bool v2_supported(struct v1dev *d)
 {
 	struct vfio_device_feature_migration mig = { 0 };
 
-	return !v2_feature(d, VFIO_DEVICE_FEATURE_GET |
+	return !vs_feature(d->in.device, VFIO_DEVICE_FEATURE_GET |
 			   VFIO_DEVICE_FEATURE_MIGRATION, &mig, sizeof(mig)) &&
 	       (mig.flags & VFIO_MIGRATION_STOP_COPY);
 }
@@ -691,7 +677,7 @@ static int v2_set(struct v1dev *d, __u32 state, int *fd)
 	};
 	int ret;
 
-	ret = v2_feature(d, VFIO_DEVICE_FEATURE_SET |
+	ret = vs_feature(d->in.device, VFIO_DEVICE_FEATURE_SET |
 			 VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
 	if (fd)
 		*fd = ret ? -1 : m.data_fd;

@@ -732,6 +732,25 @@ struct vs_precopy_info {
 	__aligned_u64 dirty_bytes;
 };
 
+int vs_feature(int device, uint32_t flags, void *payload, size_t len)
+{
+	size_t argsz = sizeof(struct vfio_device_feature) + len;
+	struct vfio_device_feature *f = calloc(1, argsz);
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	f->argsz = argsz;
+	f->flags = flags;
+	if (len)
+		memcpy(f->data, payload, len);
+	ret = ioctl(device, VFIO_DEVICE_FEATURE, f) ? -errno : 0;
+	if (!ret && len)
+		memcpy(payload, f->data, len);
+	free(f);
+	return ret;
+}
+
 int vs_dev_reset(int device)
 {
 	return ioctl(device, VFIO_DEVICE_RESET) ? -errno : 0;

@@ -98,6 +98,11 @@ int vs_region_offset(int device, unsigned int index, uint64_t *off,
 int vs_mig_set_state(int device, uint32_t state, int *data_fd);
 uint32_t vs_mig_get_state(int device);
 int vs_mig_flags(int device, __u64 *flags);
+/*
+ * VFIO_DEVICE_FEATURE with @flags and a @len-byte payload, copied back on
+ * success (GET); 0 or -errno.
+ */
+int vs_feature(int device, uint32_t flags, void *payload, size_t len);
 int vs_dev_reset(int device);
 /* GET MIG_DATA_SIZE: 0 and *len, or -errno (6.2+). */
 int vs_mig_data_size(int device, __u64 *len);
