@@ -74,7 +74,6 @@ static ssize_t bar0_rw(struct vs_inst *in, __u64 off, void *buf, size_t len,
 			    write);
 }
 
-
 /* File offset of region @index, or ~0 on error. */
 static __u64 region_base(struct vs_inst *in, unsigned int index)
 {
@@ -772,12 +771,12 @@ TEST_F(dev, vram_rw_into_own_mapping)
 	map = vram_map(in, 0, 4 * VS_MIB, MAP_SHARED);
 	ASSERT_NE(MAP_FAILED, map);
 	fill_pattern(map, 2 * PAGE, 6);
-	ASSERT_EQ((ssize_t)(2 * PAGE), vs_vram_rw(in, VS_MIB, map, 2 * PAGE,
-					       true));
+	ASSERT_EQ((ssize_t)(2 * PAGE),
+		  vs_vram_rw(in, VS_MIB, map, 2 * PAGE, true));
 	EXPECT_EQ(0, memcmp(map, map + VS_MIB, 2 * PAGE));
 	/* read into pages of the mapping that were never touched */
-	ASSERT_EQ((ssize_t)(2 * PAGE), vs_vram_rw(in, 0, map + 3 * VS_MIB,
-					       2 * PAGE, false));
+	ASSERT_EQ((ssize_t)(2 * PAGE),
+		  vs_vram_rw(in, 0, map + 3 * VS_MIB, 2 * PAGE, false));
 	EXPECT_EQ(0, memcmp(map, map + 3 * VS_MIB, 2 * PAGE));
 	munmap(map, 4 * VS_MIB);
 }

@@ -229,14 +229,13 @@ TEST_F(dlog, bad_requests_are_rejected)
 }
 
 /* Write one byte of guest page @page with COPY_FROM_VRAM and wait. */
-static void write_page(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(dlog) *self, unsigned int page)
+static int write_page(struct vs_inst *in, void *ring, unsigned int page)
 {
 	struct vslice_cmd c = cmd(VSLICE_CMD_COPY_FROM_VRAM, 0,
 				  BUF_IOVA + page * 4096ULL + 64, 1);
 
-	vs_ring_push(&self->in, self->ring, RING_ENTRIES, &c);
-	ASSERT_EQ(0, vs_ring_wait_idle(&self->in, 10000));
+	vs_ring_push(in, ring, RING_ENTRIES, &c);
+	return vs_ring_wait_idle(in, 10000);
 }
 
 /* A second DMA_LOGGING_START while logging is active is refused. */
@@ -248,7 +247,7 @@ TEST_F(dlog, second_start_is_refused)
 		SKIP(return, "no device dirty logging on this kernel");
 	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
 			       0));
-	write_page(_metadata, self, 5);
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 5));
 	EXPECT_EQ(-EBUSY, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
 				    1, 0));
 	/* the refused start did not reset the log: page 5 is still there */
@@ -274,10 +273,10 @@ TEST_F(dlog, only_requested_ranges_are_logged)
 	if (self->expect != LOG_PRESENT)
 		SKIP(return, "no device dirty logging on this kernel");
 	ASSERT_EQ(0, log_start_ranges(self->in.device, r, 2, 4096));
-	write_page(_metadata, self, 3);
-	write_page(_metadata, self, 20);	/* between the ranges */
-	write_page(_metadata, self, 40);
-	write_page(_metadata, self, 60);	/* after them */
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 3));
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 20));	/* between the ranges */
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 40));
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 60));	/* after them */
 	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
 				bitmap));
 	EXPECT_EQ(1ULL << 3 | 1ULL << 40, bitmap[0]);
@@ -305,7 +304,7 @@ TEST_F(dlog, many_ranges_lose_no_page)
 	r[32].length = 1ULL << 30;
 	ASSERT_EQ(0, log_start_ranges(self->in.device, r, 33, 4096));
 	for (i = 0; i < 64; i += 6) {
-		write_page(_metadata, self, i);
+		ASSERT_EQ(0, write_page(&self->in, self->ring, i));
 		want |= 1ULL << i;
 	}
 	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
@@ -326,8 +325,8 @@ TEST_F(dlog, page_size_64k_is_honoured)
 		SKIP(return, "no device dirty logging on this kernel");
 	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 65536, 1,
 			       0));
-	write_page(_metadata, self, 17);	/* 64 KiB block 1 */
-	write_page(_metadata, self, 50);	/* 64 KiB block 3 */
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 17));	/* 64 KiB block 1 */
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 50));	/* 64 KiB block 3 */
 	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 65536,
 				bitmap));
 	EXPECT_EQ(1ULL << 1 | 1ULL << 3, bitmap[0]);
@@ -343,7 +342,7 @@ TEST_F(dlog, report_after_stop_fails)
 		SKIP(return, "no device dirty logging on this kernel");
 	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
 			       0));
-	write_page(_metadata, self, 9);
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 9));
 	ASSERT_EQ(0, log_stop(self->in.device));
 	EXPECT_EQ(-EINVAL, log_report(self->in.device, BUF_IOVA, BUF_SIZE,
 				      4096, bitmap));

@@ -943,8 +943,8 @@ TEST_F(bad_cmd, halts_with_error_code)
 		off += e->vram_size;
 	vs_wr32(&e->in, VSLICE_REG_IRQ_MASK, VSLICE_IRQ_ALL);
 	submit(e, vs_cmd_fill(0, 0x66666666, 4));
-	submit(e, vs_cmd(variant->opcode, variant->pattern, off, variant->iova,
-		     variant->len));
+	submit(e, vs_cmd(variant->opcode, variant->pattern, off,
+			 variant->iova, variant->len));
 	submit(e, vs_cmd_fill(4, 0x77777777, 4));
 
 	ASSERT_EQ(variant->err, wait_halted(e))

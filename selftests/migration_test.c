@@ -782,8 +782,8 @@ static void check_arc(struct __test_metadata *_metadata, struct pair *p,
 			}
 			/* outside PRE_COPY*: no PRECOPY_INFO */
 			if (p->precopy) {
-				EXPECT_EQ(-EINVAL, vs_mig_precopy_info(from_fd, NULL,
-								NULL));
+				EXPECT_EQ(-EINVAL,
+					  vs_mig_precopy_info(from_fd, NULL, NULL));
 			}
 		} else {
 			EXPECT_EQ(-1, write(from_fd, b, 1));
