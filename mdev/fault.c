@@ -7,18 +7,41 @@
  * so this is a compile-time gate instead: Kbuild builds this file only
  * with VSLICE_FAULTS=y, and a module built without it (dkms) has neither
  * the hooks nor the files (fault.h).  The faults are described in
- * fault.h.  All are plain atomics read by the hooks without a lock.
+ * fault.h.  Each is an atomic read by its hook without a lock.
  */
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/uaccess.h>
 
 #include "fault.h"
 
-static atomic_t vslice_skip_dirty = ATOMIC_INIT(0);
-static atomic_t vslice_fail_arc = ATOMIC_INIT(-1);
-static atomic64_t vslice_engine_hold = ATOMIC64_INIT(-1);
+/**
+ * struct vslice_knob - one fault's setting, read by its hook without a lock
+ * @val:	the value; written only through debugfs
+ * @min:	lowest value a write may set
+ * @max:	highest value a write may set
+ */
+struct vslice_knob {
+	atomic64_t val;
+	s64 min;
+	s64 max;
+};
+
+static struct vslice_knob vslice_skip_dirty = {
+	.val = ATOMIC64_INIT(0), .min = 0, .max = 1,
+};
+
+static struct vslice_knob vslice_fail_arc = {
+	.val = ATOMIC64_INIT(-1), .min = -1, .max = 7,
+};
+
+static struct vslice_knob vslice_engine_hold = {
+	.val = ATOMIC64_INIT(-1), .min = -1, .max = S64_MAX,
+};
 
 /**
  * vslice_fault_skip_dirty() - must device writes to guest memory go unreported?
@@ -27,7 +50,7 @@ static atomic64_t vslice_engine_hold = ATOMIC64_INIT(-1);
  */
 bool vslice_fault_skip_dirty(void)
 {
-	return atomic_read(&vslice_skip_dirty);
+	return atomic64_read(&vslice_skip_dirty.val) == 1;
 }
 
 /**
@@ -40,7 +63,7 @@ bool vslice_fault_skip_dirty(void)
  */
 bool vslice_fault_fail_arc(int state)
 {
-	return atomic_cmpxchg(&vslice_fail_arc, state, -1) == state;
+	return atomic64_cmpxchg(&vslice_fail_arc.val, state, -1) == state;
 }
 
 /**
@@ -51,57 +74,47 @@ bool vslice_fault_fail_arc(int state)
  */
 bool vslice_fault_engine_hold(u64 progress)
 {
-	s64 hold = atomic64_read(&vslice_engine_hold);
+	s64 hold = atomic64_read(&vslice_engine_hold.val);
 
 	return hold > 0 && progress >= hold;
 }
 
-static int vslice_hold_get(void *data, u64 *val)
+/* Signed values: simple_attr_write() parses only unsigned ones. */
+static ssize_t vslice_knob_read(struct file *file, char __user *buf,
+				size_t count, loff_t *ppos)
 {
-	*val = (u64)atomic64_read(data);
-	return 0;
+	struct vslice_knob *k = file->private_data;
+	char tmp[24];
+	int n;
+
+	n = scnprintf(tmp, sizeof(tmp), "%lld\n",
+		      (long long)atomic64_read(&k->val));
+	return simple_read_from_buffer(buf, count, ppos, tmp, n);
 }
 
-static int vslice_hold_set(void *data, u64 val)
+static ssize_t vslice_knob_write(struct file *file, const char __user *buf,
+				 size_t count, loff_t *ppos)
 {
-	s64 v = (s64)val;
+	struct vslice_knob *k = file->private_data;
+	long long v;
+	int ret;
 
-	if (v < -1 || !v)
+	ret = kstrtoll_from_user(buf, count, 0, &v);
+	if (ret)
+		return ret;
+	if (v < k->min || v > k->max || (k == &vslice_engine_hold && !v))
 		return -EINVAL;
-	atomic64_set(data, v);
-	return 0;
+	atomic64_set(&k->val, v);
+	return count;
 }
 
-static int vslice_fault_get(void *data, u64 *val)
-{
-	*val = (u64)(s64)atomic_read(data);
-	return 0;
-}
-
-static int vslice_skip_dirty_set(void *data, u64 val)
-{
-	if (val > 1)
-		return -EINVAL;
-	atomic_set(data, val);
-	return 0;
-}
-
-static int vslice_fail_arc_set(void *data, u64 val)
-{
-	s64 v = (s64)val;
-
-	if (v < -1 || v > 7)
-		return -EINVAL;
-	atomic_set(data, v);
-	return 0;
-}
-
-DEFINE_DEBUGFS_ATTRIBUTE(vslice_skip_dirty_fops, vslice_fault_get,
-			 vslice_skip_dirty_set, "%llu\n");
-DEFINE_DEBUGFS_ATTRIBUTE(vslice_fail_arc_fops, vslice_fault_get,
-			 vslice_fail_arc_set, "%lld\n");
-DEFINE_DEBUGFS_ATTRIBUTE(vslice_engine_hold_fops, vslice_hold_get,
-			 vslice_hold_set, "%lld\n");
+static const struct file_operations vslice_knob_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = vslice_knob_read,
+	.write = vslice_knob_write,
+	.llseek = default_llseek,
+};
 
 /**
  * vslice_fault_init() - create the fault/ directory
@@ -111,10 +124,10 @@ void vslice_fault_init(struct dentry *root)
 {
 	struct dentry *dir = debugfs_create_dir("fault", root);
 
-	debugfs_create_file_unsafe("skip_dirty", 0600, dir, &vslice_skip_dirty,
-				   &vslice_skip_dirty_fops);
-	debugfs_create_file_unsafe("fail_arc", 0600, dir, &vslice_fail_arc,
-				   &vslice_fail_arc_fops);
-	debugfs_create_file_unsafe("engine_hold", 0600, dir,
-				   &vslice_engine_hold, &vslice_engine_hold_fops);
+	debugfs_create_file("skip_dirty", 0600, dir, &vslice_skip_dirty,
+			    &vslice_knob_fops);
+	debugfs_create_file("fail_arc", 0600, dir, &vslice_fail_arc,
+			    &vslice_knob_fops);
+	debugfs_create_file("engine_hold", 0600, dir, &vslice_engine_hold,
+			    &vslice_knob_fops);
 }
