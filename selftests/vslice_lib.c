@@ -350,16 +350,7 @@ int vs_mig_flags(int device, __u64 *flags)
 
 uint32_t vs_crc32c(const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t crc = ~0u;
-	int k;
-
-	while (len--) {
-		crc ^= *p++;
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
-	}
-	return ~crc;
+	return ~vs_crc32c_update(~0u, buf, len);
 }
 
 void vs_stream_hdr_reseal(struct vslice_stream_hdr *h)
@@ -711,11 +702,6 @@ uint32_t vs_crc32c_update(uint32_t crc, const void *buf, size_t len)
 	while (len--)
 		crc = (crc >> 8) ^ vs_crc_tab[(crc ^ *p++) & 0xff];
 	return crc;
-}
-
-uint32_t vs_crc32c(const void *buf, size_t len)
-{
-	return ~vs_crc32c_update(~0u, buf, len);
 }
 
 /* ---- migration uAPI beyond 6.1's headers --------------------------------- */

@@ -180,11 +180,9 @@ int vs_dmesg_bad_lines(void);
 bool vs_kernel_has_lockdep(void);
 
 /*
- * CRC32C (Castagnoli, reflected 0x82f63b78), as the stream format uses:
- * vs_crc32c_update() is the bare register update (seed and final xor by
- * the caller, as the codec chains it); vs_crc32c() seeds ~0 and inverts.
+ * vs_crc32c_update(): the bare CRC32C register update behind vs_crc32c()
+ * (seed and final xor by the caller, as the codec chains sections).
  */
 uint32_t vs_crc32c_update(uint32_t crc, const void *buf, size_t len);
-uint32_t vs_crc32c(const void *buf, size_t len);
 
 #endif /* _VSLICE_LIB_H */
