@@ -791,7 +791,10 @@ static long debugfs_pinned(const char *uuid)
 	return p ? strtol(p + strlen("pinned_pages:"), NULL, 10) : -1;
 }
 
-/* Entries under /sys/kernel/debug/vslice, or -1 if it cannot be read. */
+/*
+ * Instance directories under /sys/kernel/debug/vslice (everything but the
+ * module's own fault/ directory), or -1 if it cannot be read.
+ */
 static int debugfs_entries(void)
 {
 	struct dirent *de;
@@ -801,7 +804,7 @@ static int debugfs_entries(void)
 	if (!d)
 		return -1;
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "fault"))
 			n++;
 	closedir(d);
 	return n;
