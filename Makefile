@@ -13,7 +13,8 @@
 #   make demo            the fleet move (libvirt, Debian 12 -> 13 in two VMs),
 #                        then vGPUs migrated with real QEMU in one VM
 #   make fleet           the libvirt fleet scenarios alone (scripts/fleet)
-#   make check           sparse, checkpatch --strict, coccicheck, -Werror tests
+#   make check           W=1 + sparse on each of TEST_KVERS, checkpatch --strict,
+#                        coccicheck, -Werror tests
 #   make e2e | bench | fuzz | clean
 #
 # Everything needed is installed by scripts/setup (apt only, idempotent).
@@ -82,8 +83,9 @@ selftests: $(SETUP_STAMP)
 	@mkdir -p $(BUILD)/selftests
 	$(MAKE) -C selftests KSFT_DIR=$(KSFT_DIR) OUTPUT=$(BUILD)/selftests
 
-# make test covers both supported kernels unless TEST_KVERS says otherwise.
-TEST_KVERS	?= 6.12 6.1
+# make test and make check cover every supported kernel unless TEST_KVERS
+# says otherwise: bookworm's 6.12 and 6.1, Debian 13's 6.12, the newest 7.x.
+TEST_KVERS	?= 6.12 6.1 6.12-trixie 7
 
 # The fleet: host A boots Debian 12's 6.1, host B Debian 13's 6.12.
 FLEET_KVER_A	?= 6.1
@@ -111,8 +113,9 @@ fleet: fleet-modules
 bench: module selftests
 	scripts/bench --kver $(KVER)
 
-check: $(SETUP_STAMP)
-	scripts/check --kver $(KVER)
+check:
+	@for k in $(TEST_KVERS); do $(MAKE) --no-print-directory setup KVER=$$k || exit 1; done
+	scripts/check --kver "$(TEST_KVERS)"
 
 fuzz:
 	$(MAKE) -C selftests/stream fuzz-run
