@@ -32,13 +32,6 @@
 #define VS_GOLDEN_DIR "selftests/golden"
 #endif
 
-#define ST_STOP		1u
-#define ST_RUNNING	2u
-#define ST_STOP_COPY	3u
-#define ST_RESUMING	4u
-#define ST_PRE_COPY	6u
-#define ST_PRE_COPY_P2P	7u
-
 #define V1_INDEX	VFIO_PCI_NUM_REGIONS
 #define V1_STATE	0
 #define V1_PENDING	8

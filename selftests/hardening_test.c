@@ -66,16 +66,6 @@
 #define PG		4096ULL
 #define DEBUGFS_DIR	"/sys/kernel/debug/vslice"
 
-/* v2 states by number (bookworm's libc uapi has no PRE_COPY) */
-#define ST_ERROR	0u
-#define ST_STOP		1u
-#define ST_RUNNING	2u
-#define ST_STOP_COPY	3u
-#define ST_RESUMING	4u
-#define ST_RUNNING_P2P	5u
-#define ST_PRE_COPY	6u
-#define ST_PRE_COPY_P2P	7u
-
 /* v1 header fields */
 #define F_STATE		offsetof(struct vslice_v1_mig_info, device_state)
 #define F_DATA_OFFSET	offsetof(struct vslice_v1_mig_info, data_offset)

@@ -30,18 +30,7 @@
 /* VFIO migration uAPI helpers                                            */
 /* ---------------------------------------------------------------------- */
 
-/*
- * The v2 states by number: bookworm's libc uapi (6.1) has no PRE_COPY, and
- * the binary must run on both kernels anyway (it SKIPs what is missing).
- */
-#define ST_ERROR	0u
-#define ST_STOP		1u
-#define ST_RUNNING	2u
-#define ST_STOP_COPY	3u
-#define ST_RESUMING	4u
-#define ST_RUNNING_P2P	5u
-#define ST_PRE_COPY	6u
-#define ST_PRE_COPY_P2P	7u
+/* the v2 states by number (ST_*) are vslice_lib.h's */
 #define ST_NR		8u
 
 static const char *const st_name[] = {

@@ -27,6 +27,20 @@
 #define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
 #endif
 
+/*
+ * The v2 device states by number: bookworm's libc uAPI (6.1) has no
+ * PRE_COPY states, and the binaries run on every kernel (they SKIP what
+ * one lacks).
+ */
+#define ST_ERROR	0u
+#define ST_STOP		1u
+#define ST_RUNNING	2u
+#define ST_STOP_COPY	3u
+#define ST_RESUMING	4u
+#define ST_RUNNING_P2P	5u
+#define ST_PRE_COPY	6u
+#define ST_PRE_COPY_P2P	7u
+
 #define VS_PARENT_DIR	"/sys/class/mdev_bus/vslice0"
 #define VS_TYPES_DIR	VS_PARENT_DIR "/mdev_supported_types"
 #define VS_MDEV_DIR	"/sys/bus/mdev/devices"

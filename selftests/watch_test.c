@@ -24,32 +24,6 @@
 
 #define DEBUGFS_DIR	"/sys/kernel/debug/vslice"
 
-/* bookworm's libc uAPI is 6.1's: the v2 pre-copy additions of 6.2 */
-#ifndef VFIO_MIGRATION_PRE_COPY
-#define VFIO_MIGRATION_PRE_COPY			0x4
-#endif
-#ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
-#define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE	9
-#endif
-#ifndef VFIO_MIG_GET_PRECOPY_INFO
-#define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
-#endif
-#ifndef VFIO_DEVICE_STATE_PRE_COPY
-#define VFIO_DEVICE_STATE_PRE_COPY		6
-#define VFIO_DEVICE_STATE_PRE_COPY_P2P		7
-#endif
-
-struct watch_data_size {
-	__aligned_u64 stop_copy_length;
-};
-
-struct watch_precopy_info {
-	__u32 argsz;
-	__u32 flags;
-	__aligned_u64 initial_bytes;
-	__aligned_u64 dirty_bytes;
-};
-
 /* A key's value in the instance's migration file, or -1. */
 static long long watch(const char *uuid, const char *key)
 {
@@ -72,32 +46,6 @@ static bool watch_is(const char *uuid, const char *key, const char *word)
 	snprintf(path, sizeof(path), DEBUGFS_DIR "/%s/migration", uuid);
 	snprintf(want, sizeof(want), "%s: %s\n", key, word);
 	return !vs_sysfs_read(path, buf, sizeof(buf)) && strstr(buf, want);
-}
-
-static int data_size(int device, uint64_t *len)
-{
-	uint64_t b[(sizeof(struct vfio_device_feature) +
-		    sizeof(struct watch_data_size) + 7) / 8] = { 0 };
-	struct vfio_device_feature *f = (void *)b;
-	struct watch_data_size *d = (void *)f->data;
-
-	f->argsz = sizeof(b);
-	f->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE;
-	if (ioctl(device, VFIO_DEVICE_FEATURE, f))
-		return -errno;
-	*len = d->stop_copy_length;
-	return 0;
-}
-
-static int precopy_info(int fd, uint64_t *initial, uint64_t *dirty)
-{
-	struct watch_precopy_info info = { .argsz = sizeof(info) };
-
-	if (ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
-		return -errno;
-	*initial = info.initial_bytes;
-	*dirty = info.dirty_bytes;
-	return 0;
 }
 
 /* Read a pre-copy fd until it has nothing more for now: bytes, or -errno. */
@@ -162,7 +110,7 @@ FIXTURE_TEARDOWN(watch)
 TEST_F(watch, precopy_to_stopcopy)
 {
 	const char *u = self->in.uuid;
-	uint64_t initial = 0, dirty = 0, size = 0, reported = 0;
+	__u64 initial = 0, dirty = 0, size = 0, reported = 0;
 	long long got, stop;
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	int fd;
@@ -175,15 +123,15 @@ TEST_F(watch, precopy_to_stopcopy)
 
 	ASSERT_EQ(0, write_pages(&self->in, 100, 40, 0xa5));
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
-				      VFIO_DEVICE_STATE_PRE_COPY, &fd));
+				      ST_PRE_COPY, &fd));
 	ASSERT_TRUE(watch_is(u, "state", "PRE_COPY"));
 	ASSERT_TRUE(watch_is(u, "save_session", "precopy"));
 	EXPECT_EQ(40, watch(u, "dirty_vram_pages"));
-	ASSERT_EQ(0, precopy_info(fd, &initial, &dirty));
+	ASSERT_EQ(0, vs_mig_precopy_info(fd, &initial, &dirty));
 	EXPECT_EQ((long long)initial, watch(u, "initial_bytes"));
 	EXPECT_EQ((long long)dirty, watch(u, "dirty_bytes"));
 	EXPECT_GT(initial, 40 * 4096);
-	ASSERT_EQ(0, data_size(self->in.device, &size));
+	ASSERT_EQ(0, vs_mig_data_size(self->in.device, &size));
 	EXPECT_EQ((long long)size, watch(u, "predicted_stopcopy_bytes"));
 	EXPECT_EQ((long long)size, watch(u, "reported_stopcopy_bytes"));
 
@@ -214,12 +162,12 @@ TEST_F(watch, precopy_to_stopcopy)
 	ASSERT_EQ(0, write_pages(&self->in, 500, 1, 0x11));
 	ASSERT_EQ(0, write_pages(&self->in, 502, 1, 0x12));
 	ASSERT_EQ(0, write_pages(&self->in, 504, 1, 0x13));
-	ASSERT_EQ(0, data_size(self->in.device, &reported));
+	ASSERT_EQ(0, vs_mig_data_size(self->in.device, &reported));
 	EXPECT_EQ((long long)reported, watch(u, "reported_stopcopy_bytes"));
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
-				      VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
+				      ST_PRE_COPY_P2P, NULL));
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
-				      VFIO_DEVICE_STATE_STOP_COPY, NULL));
+				      ST_STOP_COPY, NULL));
 	ASSERT_TRUE(watch_is(u, "save_session", "stopcopy"));
 	EXPECT_EQ((long long)reported, watch(u, "switchover_predicted_bytes"));
 	EXPECT_EQ((long long)reported, watch(u, "switchover_pending_bytes"));
@@ -233,7 +181,7 @@ TEST_F(watch, precopy_to_stopcopy)
 	close(fd);
 
 	/* after the session the figures stay for whoever looks later */
-	ASSERT_EQ(0, vs_mig_set_state(self->in.device, VFIO_DEVICE_STATE_STOP,
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_STOP,
 				      NULL));
 	ASSERT_TRUE(watch_is(u, "save_session", "ended"));
 	EXPECT_EQ(stop, watch(u, "stopcopy_bytes"));

@@ -44,20 +44,6 @@
 #define CHUNK		MIB		/* QEMU's VFIO buffer */
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
-/* 6.2+ uAPI, absent from bookworm's libc headers (see migration_test.c) */
-#ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
-#define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE	9
-#endif
-#ifndef VFIO_MIG_GET_PRECOPY_INFO
-#define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
-#endif
-
-#define ST_STOP		1u
-#define ST_RUNNING	2u
-#define ST_STOP_COPY	3u
-#define ST_RESUMING	4u
-#define ST_PRE_COPY	6u
-
 /* v1 header fields */
 #define F_STATE		offsetof(struct vslice_v1_mig_info, device_state)
 #define F_PENDING	offsetof(struct vslice_v1_mig_info, pending_bytes)
