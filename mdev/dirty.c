@@ -58,6 +58,19 @@ static bool vslice_dlog_tracked(const struct vslice_dirty_log *log, u64 first,
 	return false;
 }
 
+/* state_mutex held: stop logging and forget what it recorded. */
+static void vslice_dlog_stop(struct vslice_dev *vd)
+{
+	struct vslice_dirty_log *log = &vd->dlog;
+
+	lockdep_assert_held(&vd->state_mutex);
+	xa_lock(&log->pages);
+	log->active = false;
+	log->nr_ranges = 0;
+	xa_unlock(&log->pages);
+	xa_destroy(&log->pages);
+}
+
 #if VSLICE_HAVE_LOG_OPS
 
 #if IS_ENABLED(CONFIG_IOMMUFD_DRIVER)
@@ -125,19 +138,6 @@ static int vslice_log_start(struct vfio_device *vdev,
 out:
 	mutex_unlock(&vd->state_mutex);
 	return ret;
-}
-
-/* state_mutex held: stop logging and forget what it recorded. */
-static void vslice_dlog_stop(struct vslice_dev *vd)
-{
-	struct vslice_dirty_log *log = &vd->dlog;
-
-	lockdep_assert_held(&vd->state_mutex);
-	xa_lock(&log->pages);
-	log->active = false;
-	log->nr_ranges = 0;
-	xa_unlock(&log->pages);
-	xa_destroy(&log->pages);
 }
 
 static int vslice_log_stop(struct vfio_device *vdev)
@@ -218,14 +218,7 @@ void vslice_dirty_fini(struct vslice_dev *vd)
  */
 void vslice_dirty_close(struct vslice_dev *vd)
 {
-	struct vslice_dirty_log *log = &vd->dlog;
-
-	lockdep_assert_held(&vd->state_mutex);
-	xa_lock(&log->pages);
-	log->active = false;
-	log->nr_ranges = 0;
-	xa_unlock(&log->pages);
-	xa_destroy(&log->pages);
+	vslice_dlog_stop(vd);
 }
 
 /**

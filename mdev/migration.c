@@ -264,8 +264,6 @@ static void vslice_save_account(struct vslice_data_file *f, ssize_t done,
 	u32 passes = 0;
 
 	lockdep_assert_held(&f->lock);
-	if (ret == -ENOMSG)
-		pending = vslice_save_pending(f, true);
 	spin_lock(&st->lock);
 	if (f->mode == VSLICE_SAVE_STOPCOPY) {
 		st->stopcopy_bytes += done;
@@ -288,9 +286,11 @@ static void vslice_save_account(struct vslice_data_file *f, ssize_t done,
 		}
 	}
 	spin_unlock(&st->lock);
-	if (pass_end)
+	if (pass_end && trace_vslice_precopy_pass_enabled()) {
+		pending = vslice_save_pending(f, true);
 		trace_vslice_precopy_pass(f->vd->vdev.dev, passes, pages, rate,
 					  f->total, pending);
+	}
 }
 
 /* Remember the stop-copy size just reported to userspace. */
