@@ -57,6 +57,64 @@
 
 #define VSLICE_CAP_ENGINE		(1u << 0)
 #define VSLICE_CAP_MSI			(1u << 1)
+#define VSLICE_CAP_PLANE		(1u << 2) /* scanout plane below */
+
+/*
+ * The scanout plane (one, primary).  The guest programs the shadow
+ * registers PLANE_FORMAT .. PLANE_STRIDE, then writes PLANE_CONTROL; that
+ * write is the commit.  The device validates the shadow values as a whole:
+ *
+ *   format	one of VSLICE_PLANE_FMT_* (DRM fourcc codes)
+ *   width	1..VSLICE_PLANE_MAX_WIDTH pixels
+ *   height	1..VSLICE_PLANE_MAX_HEIGHT lines
+ *   stride	a multiple of 4 bytes, >= width * bytes per pixel
+ *   offset	VSLICE_PLANE_ALIGN aligned; offset + stride * height within
+ *		the instance's VRAM (computed without wrapping)
+ *
+ * A valid commit with ENABLE set makes the shadow values the active plane,
+ * clears PLANE_ERROR and increments PLANE_GENERATION (when anything of the
+ * active plane changed).  An invalid one is refused: the active plane (and
+ * PLANE_GENERATION) stay as they were and PLANE_ERROR latches the first
+ * check that failed.  A commit with ENABLE clear disables the plane (always
+ * valid).  Reads of the shadow registers return the last written values,
+ * of PLANE_ACTIVE_* the active plane.  A device reset disables the plane
+ * and zeroes all plane registers except PLANE_GENERATION, which counts on.
+ */
+#define VSLICE_REG_PLANE_CONTROL	0x100	/* RW: VSLICE_PLANE_CTRL_*; commit */
+#define VSLICE_REG_PLANE_FORMAT		0x104	/* RW: DRM fourcc */
+#define VSLICE_REG_PLANE_OFFSET_LO	0x108	/* RW: byte offset in VRAM */
+#define VSLICE_REG_PLANE_OFFSET_HI	0x10c	/* RW */
+#define VSLICE_REG_PLANE_WIDTH		0x110	/* RW: pixels */
+#define VSLICE_REG_PLANE_HEIGHT		0x114	/* RW: lines */
+#define VSLICE_REG_PLANE_STRIDE		0x118	/* RW: bytes per line */
+#define VSLICE_REG_PLANE_ERROR		0x11c	/* RO: VSLICE_PLANE_ERR_* */
+#define VSLICE_REG_PLANE_GENERATION	0x120	/* RO: active plane changes */
+#define VSLICE_REG_PLANE_ACTIVE_FORMAT	0x124	/* RO: 0 while disabled */
+#define VSLICE_REG_PLANE_ACTIVE_OFFSET_LO 0x128	/* RO */
+#define VSLICE_REG_PLANE_ACTIVE_OFFSET_HI 0x12c	/* RO */
+#define VSLICE_REG_PLANE_ACTIVE_WIDTH	0x130	/* RO */
+#define VSLICE_REG_PLANE_ACTIVE_HEIGHT	0x134	/* RO */
+#define VSLICE_REG_PLANE_ACTIVE_STRIDE	0x138	/* RO */
+
+#define VSLICE_PLANE_CTRL_ENABLE	(1u << 0)
+#define VSLICE_PLANE_CTRL_KNOWN		VSLICE_PLANE_CTRL_ENABLE
+
+/* DRM fourcc codes (drm_fourcc.h), little-endian 32-bit pixels. */
+#define VSLICE_PLANE_FMT_XRGB8888	0x34325258 /* "XR24" */
+#define VSLICE_PLANE_FMT_XBGR8888	0x34324258 /* "XB24" */
+
+#define VSLICE_PLANE_MAX_WIDTH		4096
+#define VSLICE_PLANE_MAX_HEIGHT		4096
+#define VSLICE_PLANE_ALIGN		4096	/* offset alignment */
+
+/* PLANE_ERROR codes: why the last commit was refused. */
+#define VSLICE_PLANE_ERR_NONE		0
+#define VSLICE_PLANE_ERR_FORMAT		1 /* unknown fourcc */
+#define VSLICE_PLANE_ERR_SIZE		2 /* width or height 0 or too big */
+#define VSLICE_PLANE_ERR_STRIDE		3 /* unaligned or < width * bpp */
+#define VSLICE_PLANE_ERR_ALIGN		4 /* offset not VSLICE_PLANE_ALIGN */
+#define VSLICE_PLANE_ERR_RANGE		5 /* framebuffer past VRAM end */
+#define VSLICE_PLANE_ERR_CONTROL	6 /* unknown PLANE_CONTROL bits */
 
 /*
  * The command engine.  While CONTROL.ENABLE is set and STATUS.HALTED is
