@@ -24,6 +24,22 @@
 #define VSLICE_HAVE_PRECOPY	0
 #endif
 
+/*
+ * 7.1 added VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2: once userspace opts in
+ * (the core handles the SET and sets vdev->precopy_info_v2), the flags of
+ * struct vfio_precopy_info become an output and a driver may report
+ * VFIO_PRECOPY_INFO_REINIT.  The core's vfio_check_precopy_ioctl() reads
+ * and checks the argument and clears the flags for opted-in users.
+ * Detected from the header: distributions backport it.
+ */
+#ifdef VSLICE_HDR_CHECK_PRECOPY
+#define VSLICE_HAVE_PRECOPY_INFO_V2	1
+#define vslice_precopy_info_v2(vdev)	((vdev)->precopy_info_v2)
+#else
+#define VSLICE_HAVE_PRECOPY_INFO_V2	0
+#define vslice_precopy_info_v2(vdev)	false
+#endif
+
 /* 6.11+ gives each vfio_device an inode whose mapping covers its mmaps. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 #define VSLICE_HAVE_VDEV_INODE	1

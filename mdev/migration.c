@@ -548,19 +548,36 @@ static int vslice_file_release(struct inode *inode, struct file *filp)
 }
 
 #if VSLICE_HAVE_PRECOPY
+/*
+ * Read and check the ioctl's argument.  Where the core has the helper (7.1+)
+ * it does this, and clears the flags of users that opted in to
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (flags are then an output); f->vd
+ * is only used under f->lock on a live channel, see below.
+ */
+static int vslice_precopy_info_in(struct vslice_data_file *f,
+				  unsigned long arg,
+				  struct vfio_precopy_info *info)
+{
+#if VSLICE_HAVE_PRECOPY_INFO_V2
+	lockdep_assert_held(&f->lock);
+	return vfio_check_precopy_ioctl(&f->vd->vdev, VFIO_MIG_GET_PRECOPY_INFO,
+					arg, info);
+#else
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+
+	if (copy_from_user(info, (void __user *)arg, minsz))
+		return -EFAULT;
+	return info->argsz < minsz ? -EINVAL : 0;
+#endif
+}
+
 static long vslice_precopy_info(struct vslice_data_file *f,
 				unsigned long arg)
 {
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
 	struct vfio_precopy_info info;
-	unsigned long minsz;
 	u64 pending;
-	int ret = 0;
-
-	minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
-	if (copy_from_user(&info, (void __user *)arg, minsz))
-		return -EFAULT;
-	if (info.argsz < minsz)
-		return -EINVAL;
+	int ret;
 
 	/*
 	 * The file's own state only, never f->vd->state_mutex: a data fd
@@ -575,12 +592,16 @@ static long vslice_precopy_info(struct vslice_data_file *f,
 	mutex_lock(&f->lock);
 	if (f->disabled || f->mode != VSLICE_SAVE_PRECOPY) {
 		ret = -EINVAL;
-	} else {
-		pending = vslice_save_pending(f, false);
-		info.initial_bytes = min(f->initial_left, pending);
-		info.dirty_bytes = pending - info.initial_bytes;
-		vslice_stats_reported(f->vd, vslice_save_pending(f, true));
+		goto out;
 	}
+	ret = vslice_precopy_info_in(f, arg, &info);
+	if (ret)
+		goto out;
+	pending = vslice_save_pending(f, false);
+	info.initial_bytes = min(f->initial_left, pending);
+	info.dirty_bytes = pending - info.initial_bytes;
+	vslice_stats_reported(f->vd, vslice_save_pending(f, true));
+out:
 	mutex_unlock(&f->lock);
 	if (ret)
 		return ret;

@@ -760,10 +760,22 @@ int vs_mig_data_size(int device, __u64 *len)
 
 int vs_mig_precopy_info(int data_fd, __u64 *initial, __u64 *dirty)
 {
-	struct vs_precopy_info info = { .argsz = sizeof(info) };
+	__u32 flags = 0;
+
+	return vs_mig_precopy_info_flags(data_fd, &flags, initial, dirty);
+}
+
+int vs_mig_precopy_info_flags(int data_fd, __u32 *flags, __u64 *initial,
+			      __u64 *dirty)
+{
+	struct vs_precopy_info info = {
+		.argsz = sizeof(info),
+		.flags = *flags,
+	};
 
 	if (ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
 		return -errno;
+	*flags = info.flags;
 	if (initial)
 		*initial = info.initial_bytes;
 	if (dirty)

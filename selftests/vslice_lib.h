@@ -26,6 +26,13 @@
 #ifndef VFIO_MIG_GET_PRECOPY_INFO
 #define VFIO_MIG_GET_PRECOPY_INFO		_IO(VFIO_TYPE, VFIO_BASE + 21)
 #endif
+/* 7.1+ uAPI */
+#ifndef VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+#define VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2	12
+#endif
+#ifndef VFIO_PRECOPY_INFO_REINIT
+#define VFIO_PRECOPY_INFO_REINIT		(1 << 0)
+#endif
 
 /*
  * The v2 device states by number: bookworm's libc uAPI (6.1) has no
@@ -122,6 +129,9 @@ int vs_dev_reset(int device);
 int vs_mig_data_size(int device, __u64 *len);
 /* VFIO_MIG_GET_PRECOPY_INFO on a data fd: 0, or -errno; outputs optional. */
 int vs_mig_precopy_info(int data_fd, __u64 *initial, __u64 *dirty);
+/* The same with the flags word: *flags goes in and comes back (7.1+ output). */
+int vs_mig_precopy_info_flags(int data_fd, __u32 *flags, __u64 *initial,
+			      __u64 *dirty);
 
 /*
  * Whole v2 streams.  vs_stream_read_all(): read @fd to EOF into a malloc'd

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,80 @@ TEST_F(watch, precopy_to_stopcopy)
 	EXPECT_EQ(stop, watch(u, "stopcopy_bytes"));
 	EXPECT_EQ(got, watch(u, "precopy_bytes"));
 	EXPECT_EQ(0, watch(u, "predicted_stopcopy_bytes"));
+}
+
+/*
+ * The debugfs files only read: a write is refused with EINVAL (no write
+ * method) and changes nothing, even for root, who may open them for writing.
+ */
+TEST_F(watch, files_refuse_writes)
+{
+	static const char *const files[] = { "migration", "status" };
+	const char *u = self->in.uuid;
+	char path[256], before[4096], after[4096];
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), DEBUGFS_DIR "/%s/%s", u, files[i]);
+		ASSERT_EQ(0, vs_sysfs_read(path, before, sizeof(before)));
+		fd = open(path, O_WRONLY);
+		ASSERT_LE(0, fd) TH_LOG("open %s for writing: %s", path,
+					strerror(errno));
+		errno = 0;
+		EXPECT_EQ(-1, write(fd, "state: STOP\n", 12));
+		EXPECT_EQ(EINVAL, errno) TH_LOG("write %s", path);
+		close(fd);
+		ASSERT_EQ(0, vs_sysfs_read(path, after, sizeof(after)));
+		EXPECT_STREQ(before, after);
+	}
+	EXPECT_TRUE(watch_is(u, "state", "RUNNING"));
+	EXPECT_TRUE(watch_is(u, "save_session", "none"));
+}
+
+/*
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (7.1+): before the opt-in the flags
+ * word of VFIO_MIG_GET_PRECOPY_INFO is the caller's (bug compatibility);
+ * after it the flags are an output the driver fills, 0 while nothing made
+ * the pre-copy data already sent stale.
+ */
+TEST_F(watch, precopy_info_v2_flags)
+{
+	__u64 initial = 0, dirty = 0;
+	__u32 flags;
+	int fd, ret;
+
+	ASSERT_EQ(0, write_pages(&self->in, 0, 8, 0x5a));
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
+	flags = 0xf0f0f0f0;
+	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
+	EXPECT_EQ(0xf0f0f0f0, flags);	/* not opted in: untouched */
+	EXPECT_GT(initial, 8 * 4096);
+	close(fd);
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
+
+	ret = vs_feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
+			 VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
+	if (ret == -ENOTTY)
+		SKIP(return, "kernel has no MIG_PRECOPY_INFOv2 (7.1+)");
+	ASSERT_EQ(0, ret);
+	/* PROBE: supported for SET, not for GET */
+	EXPECT_EQ(0, vs_feature(self->in.device, VFIO_DEVICE_FEATURE_PROBE |
+				VFIO_DEVICE_FEATURE_SET |
+				VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
+				NULL, 0));
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
+	flags = 0xf0f0f0f0;
+	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
+	EXPECT_EQ(0, flags);		/* an output now, nothing to report */
+	EXPECT_GT(initial, 8 * 4096);
+	EXPECT_LT(0, drain(fd));
+	flags = ~0u;
+	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
+	EXPECT_EQ(0, flags);
+	EXPECT_EQ(0, initial);
+	close(fd);
+	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
 }
 
 TEST_HARNESS_MAIN
