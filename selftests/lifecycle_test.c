@@ -374,4 +374,43 @@ TEST_F(parent, unload_with_instances_and_busy_when_open)
 		  vs_type_attr_long(VS_TYPE_128, "available_instances"));
 }
 
+/* Is a QEMU pci-testdev (1b36:0005), pci_parent=1's host function, present? */
+static bool have_pci_testdev(void)
+{
+	char cmd[] = "grep -qsx 0x0005 $(grep -lsx 0x1b36 "
+		     "/sys/bus/pci/devices/*/vendor | sed 's/vendor$/device/')";
+
+	return system(cmd) == 0;
+}
+
+/*
+ * Module parameters are a uAPI too: a value the module cannot honour fails
+ * the load with a precise errno and leaves nothing behind (no parent, no
+ * class, no debugfs), and a good load afterwards works.
+ */
+TEST_F(parent, bad_module_params_refused)
+{
+	const char *ko = getenv("VSLICE_KO");
+
+	if (!ko || access(ko, R_OK))
+		SKIP(return, "VSLICE_KO not set: cannot reload the module");
+	ASSERT_EQ(0, syscall(SYS_delete_module, "vslice", O_NONBLOCK));
+
+	EXPECT_EQ(-EINVAL, modfd_load(ko, "vram_mb=0"));
+	EXPECT_EQ(-EINVAL, modfd_load(ko, "vram_mb=banana"));
+	if (!have_pci_testdev()) {
+		EXPECT_EQ(-ENODEV, modfd_load(ko, "pci_parent=1"));
+	} else {
+		TH_LOG("a pci-testdev is present: pci_parent=1 not refused here");
+	}
+	EXPECT_NE(0, access(VS_PARENT_DIR, F_OK));
+	EXPECT_NE(0, access("/sys/class/vslice", F_OK));
+	EXPECT_NE(0, access("/sys/kernel/debug/vslice", F_OK));
+
+	ASSERT_EQ(0, modfd_load(ko, ""));
+	EXPECT_EQ(0, access(VS_PARENT_DIR, F_OK));
+	EXPECT_EQ(self->budget / 128,
+		  vs_type_attr_long(VS_TYPE_128, "available_instances"));
+}
+
 TEST_HARNESS_MAIN
