@@ -7,13 +7,16 @@
  *   /sys/bus/mdev/devices/<uuid>/migration_info          (one per instance)
  * with one key=value per line: the stream versions this driver writes and
  * accepts, the type, its VRAM size, the features and a compatibility
- * string.  Two such files (source and destination) are enough to say
+ * string (the instance's file adds the version its next save writes), and
+ * the read-write /sys/bus/mdev/devices/<uuid>/stream_version that selects
+ * it.  Two such files (source and destination) are enough to say
  * whether a migration will be accepted; scripts/vslice-migcheck does it
  * and Documentation/ABI/testing/sysfs-vslice-migration-info defines the
  * rules.  The stream header check in stream.c stays the authority: the
  * values printed here are the very constants it checks against.
  *
- * Layer: beside main.c (parent and types); reads only type constants.
+ * Layer: beside instance.c (above the migration core, whose
+ * stream-version setters it calls).
  */
 
 #include <linux/device.h>
@@ -37,6 +40,7 @@
  */
 ssize_t vslice_migration_info_show(const struct vslice_type *type, char *buf)
 {
+	unsigned int minor;
 	int n = 0;
 
 	n += sysfs_emit_at(buf, n, "driver=%s\n", VSLICE_DRIVER_NAME);
@@ -45,10 +49,14 @@ ssize_t vslice_migration_info_show(const struct vslice_type *type, char *buf)
 	n += sysfs_emit_at(buf, n, "type_id=%u\n", type->id);
 	n += sysfs_emit_at(buf, n, "vram_bytes=%llu\n", type->vram_size);
 	n += sysfs_emit_at(buf, n, "page_size=%u\n", VSLICE_STREAM_PAGE_SIZE);
-	/* one MAJOR.MINOR this driver can produce */
-	n += sysfs_emit_at(buf, n, "stream_writes=%u.%u\n",
-			   VSLICE_STREAM_VERSION_MAJOR,
-			   VSLICE_STREAM_VERSION_MINOR);
+	/* every MAJOR.MINOR this driver can produce, oldest first */
+	n += sysfs_emit_at(buf, n, "stream_writes=");
+	for (minor = VSLICE_STREAM_MINOR_OLDEST;
+	     minor <= VSLICE_STREAM_VERSION_MINOR; minor++)
+		n += sysfs_emit_at(buf, n, "%s%u.%u",
+				   minor > VSLICE_STREAM_MINOR_OLDEST ? "," : "",
+				   VSLICE_STREAM_VERSION_MAJOR, minor);
+	n += sysfs_emit_at(buf, n, "\n");
 	/* MAJOR.MINOR: that major, any minor up to MINOR */
 	n += sysfs_emit_at(buf, n, "stream_accepts=%u.%u\n",
 			   VSLICE_STREAM_VERSION_MAJOR,
@@ -72,14 +80,58 @@ static ssize_t migration_info_show(struct device *dev,
 {
 	struct vslice_dev *vd = dev_get_drvdata(dev);
 
+	ssize_t n;
+
 	if (!vd)
 		return -ENODEV;
-	return vslice_migration_info_show(vd->type, buf);
+	n = vslice_migration_info_show(vd->type, buf);
+	/* what this instance's next save writes */
+	n += sysfs_emit_at(buf, n, "stream_version=%u.%u\n",
+			   VSLICE_STREAM_VERSION_MAJOR,
+			   vslice_mig_stream_minor(vd));
+	return n;
 }
 static DEVICE_ATTR_RO(migration_info);
 
+/*
+ * stream_version: the MAJOR.MINOR this instance's saves write.  Writing
+ * one of migration_info's stream_writes selects it for the next save
+ * (-EINVAL for any other value, -EBUSY while a save is under way), so that
+ * an orchestrator can send to a host whose driver accepts only an older
+ * version.  Saving fails with -EOPNOTSUPP if the device's state cannot be
+ * expressed in the chosen version (see migration-stream.rst).
+ */
+static ssize_t stream_version_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+
+	if (!vd)
+		return -ENODEV;
+	return sysfs_emit(buf, "%u.%u\n", VSLICE_STREAM_VERSION_MAJOR,
+			  vslice_mig_stream_minor(vd));
+}
+
+static ssize_t stream_version_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+	u16 minor;
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = vslice_mig_parse_stream_version(buf, &minor);
+	if (!ret)
+		ret = vslice_mig_set_stream_minor(vd, minor);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(stream_version);
+
 static struct attribute *vslice_instance_attrs[] = {
 	&dev_attr_migration_info.attr,
+	&dev_attr_stream_version.attr,
 	NULL,
 };
 

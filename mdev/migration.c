@@ -43,8 +43,11 @@
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 
@@ -1288,6 +1291,103 @@ const struct vfio_migration_ops vslice_mig_ops = {
 /* lifecycle, reset                                                    */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* the stream version written                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A driver writes its newest format unless told otherwise; the previous
+ * minor versions stay writable so that a host with this driver can send
+ * to a host with an older one (a fleet upgrade, and its rollback).  The
+ * module parameter is the default of instances made afterwards; each
+ * instance's stream_version attribute (compatinfo.c) overrides it.
+ */
+static u16 vslice_stream_minor_default = VSLICE_STREAM_VERSION_MINOR;
+
+/**
+ * vslice_mig_parse_stream_version() - parse "MAJOR.MINOR" (white space around it is ignored)
+ * @buf:	the text
+ * @minor:	out: MINOR
+ *
+ * Return: 0, or -EINVAL unless MAJOR is ours and MINOR one we can write
+ * (VSLICE_STREAM_MINOR_OLDEST to VSLICE_STREAM_VERSION_MINOR).
+ */
+int vslice_mig_parse_stream_version(const char *buf, u16 *minor)
+{
+	unsigned int major, min;
+	char tmp[16], c;
+
+	if (strscpy(tmp, buf, sizeof(tmp)) < 0 ||
+	    sscanf(strim(tmp), "%u.%u%c", &major, &min, &c) != 2)
+		return -EINVAL;
+	if (major != VSLICE_STREAM_VERSION_MAJOR ||
+	    min < VSLICE_STREAM_MINOR_OLDEST ||
+	    min > VSLICE_STREAM_VERSION_MINOR)
+		return -EINVAL;
+	*minor = min;
+	return 0;
+}
+
+static int vslice_stream_version_param_set(const char *val,
+					   const struct kernel_param *kp)
+{
+	u16 minor;
+	int ret = vslice_mig_parse_stream_version(val, &minor);
+
+	if (ret)
+		return ret;
+	*(u16 *)kp->arg = minor;
+	return 0;
+}
+
+static int vslice_stream_version_param_get(char *buf,
+					   const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%u.%u\n", VSLICE_STREAM_VERSION_MAJOR,
+			  *(u16 *)kp->arg);
+}
+
+static const struct kernel_param_ops vslice_stream_version_ops = {
+	.set = vslice_stream_version_param_set,
+	.get = vslice_stream_version_param_get,
+};
+module_param_cb(stream_version, &vslice_stream_version_ops,
+		&vslice_stream_minor_default, 0644);
+MODULE_PARM_DESC(stream_version,
+		 "Migration stream version new instances write, MAJOR.MINOR (default: the newest; an older one lets a host with an older driver receive)");
+
+/**
+ * vslice_mig_set_stream_minor() - choose the stream version a save writes
+ * @vd:		the instance
+ * @minor:	a minor version from vslice_mig_parse_stream_version()
+ *
+ * Return: 0, or -EBUSY while a save session is open (its header is
+ * already on its way).
+ */
+int vslice_mig_set_stream_minor(struct vslice_dev *vd, u16 minor)
+{
+	int ret = 0;
+
+	mutex_lock(&vd->state_mutex);
+	if (vd->mig.save)
+		ret = -EBUSY;
+	else
+		WRITE_ONCE(vd->mig.stream_minor, minor);
+	mutex_unlock(&vd->state_mutex);
+	return ret;
+}
+
+/**
+ * vslice_mig_stream_minor() - the minor stream version the next save writes
+ * @vd:		the instance
+ *
+ * Return: the minor version.
+ */
+u16 vslice_mig_stream_minor(struct vslice_dev *vd)
+{
+	return READ_ONCE(vd->mig.stream_minor);
+}
+
 /**
  * vslice_mig_init() - set up migration for a new instance
  * @vd:		the instance (before registration)
@@ -1303,6 +1403,7 @@ int vslice_mig_init(struct vslice_dev *vd)
 	 */
 	BUILD_BUG_ON(PAGE_SIZE != VSLICE_STREAM_PAGE_SIZE);
 	vd->mig.state = VSLICE_MIG_RUNNING;
+	vd->mig.stream_minor = READ_ONCE(vslice_stream_minor_default);
 	spin_lock_init(&vd->mig.stats.lock);
 	vd->vdev.migration_flags = VFIO_MIGRATION_STOP_COPY |
 				   VFIO_MIGRATION_P2P;

@@ -70,18 +70,26 @@ struct vslice_mig_stats {
 	u64 at_switch;
 };
 
+/* The oldest minor stream version this driver still writes. */
+#define VSLICE_STREAM_MINOR_OLDEST	0
+
 /**
  * struct vslice_mig - per-instance migration state (under state_mutex)
  * @state:	current device state
  * @save:	the save channel (PRE_COPY*, STOP_COPY), or NULL
  * @resume:	the resume channel (RESUMING), or NULL
  * @stats:	figures of the current or last save (own lock)
+ * @stream_minor: the minor stream version the next save writes (major is
+ *		always VSLICE_STREAM_VERSION_MAJOR): the module parameter
+ *		stream_version when the instance was made, then its own
+ *		stream_version attribute
  */
 struct vslice_mig {
 	enum vslice_mig_state state;
 	struct vslice_data_file *save;
 	struct vslice_data_file *resume;
 	struct vslice_mig_stats stats;
+	u16 stream_minor;
 };
 
 int vslice_mig_init(struct vslice_dev *vd);
@@ -95,6 +103,11 @@ enum vslice_mig_state vslice_mig_state(struct vslice_dev *vd);
 u64 vslice_mig_pending(struct vslice_dev *vd);
 ssize_t vslice_mig_save_read(struct vslice_dev *vd, struct iov_iter *to);
 ssize_t vslice_mig_resume_write(struct vslice_dev *vd, struct iov_iter *from);
+
+/* The stream version an instance writes (its stream_version attribute). */
+int vslice_mig_parse_stream_version(const char *buf, u16 *minor);
+int vslice_mig_set_stream_minor(struct vslice_dev *vd, u16 minor);
+u16 vslice_mig_stream_minor(struct vslice_dev *vd);
 
 void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s);
 void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s);

@@ -221,6 +221,18 @@ static bool usable_after_refusal(struct vs_inst *in)
 	return r == v;
 }
 
+/* "1.0,1.1,...": every version up to ours, as stream_writes lists them. */
+static void versions_list(char *out, size_t len)
+{
+	size_t n = 0;
+	unsigned int m;
+
+	out[0] = 0;
+	for (m = 0; m <= VSLICE_STREAM_VERSION_MINOR; m++)
+		n += snprintf(out + n, len - n, "%s%u.%u", m ? "," : "",
+			      VSLICE_STREAM_VERSION_MAJOR, m);
+}
+
 FIXTURE(compat) {
 	struct vs_inst src, dst;
 	char tool[PATH_MAX];
@@ -266,11 +278,13 @@ TEST_F(compat, info_files)
 		mib = atol(types[i] + strlen("vslice-"));
 		snprintf(want, sizeof(want), "%llu", (unsigned long long)mib * VS_MIB);
 		EXPECT_STREQ(want, val);
+		/* every minor from 0 stays writable, oldest first */
 		ASSERT_EQ(0, info_get(text, "stream_writes", val, sizeof(val)));
-		snprintf(want, sizeof(want), "%u.%u", VSLICE_STREAM_VERSION_MAJOR,
-			 VSLICE_STREAM_VERSION_MINOR);
+		versions_list(want, sizeof(want));
 		EXPECT_STREQ(want, val);
 		ASSERT_EQ(0, info_get(text, "stream_accepts", val, sizeof(val)));
+		snprintf(want, sizeof(want), "%u.%u", VSLICE_STREAM_VERSION_MAJOR,
+			 VSLICE_STREAM_VERSION_MINOR);
 		EXPECT_STREQ(want, val);
 		ASSERT_EQ(0, info_get(text, "page_size", val, sizeof(val)));
 		EXPECT_EQ(VSLICE_STREAM_PAGE_SIZE, atoi(val));
@@ -280,12 +294,16 @@ TEST_F(compat, info_files)
 		EXPECT_NE(NULL, strstr(val, "v2"));
 		EXPECT_NE(NULL, strstr(val, "v1_region"));
 
-		/* the instance's file is its type's */
+		/* the instance's file is its type's, plus the version it writes */
 		ASSERT_EQ(0, vs_create(&self->src, types[i]));
 		snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/migration_info",
 			 self->src.uuid);
 		ASSERT_EQ(0, vs_sysfs_read(path, itext, sizeof(itext)));
-		EXPECT_STREQ(text, itext);
+		EXPECT_EQ(0, strncmp(text, itext, strlen(text)));
+		/* (vs_sysfs_read() drops the last newline) */
+		snprintf(want, sizeof(want), "\nstream_version=%u.%u",
+			 VSLICE_STREAM_VERSION_MAJOR, VSLICE_STREAM_VERSION_MINOR);
+		EXPECT_STREQ(want, itext + strlen(text));
 		ASSERT_EQ(0, vs_remove(&self->src));
 	}
 	/* read-only: writing is refused by sysfs */
@@ -427,6 +445,94 @@ TEST_F(compat, other_versions)
 		free(copy);
 	}
 	free(buf);
+}
+
+/*
+ * stream_version: the version an instance's saves write.  Each version of
+ * stream_writes can be selected and is what the next stream's header
+ * carries, and what a destination (this driver) then loads; anything else
+ * is refused with EINVAL, and a change while a save is open with EBUSY.
+ * The tool answers "after selecting" for a destination that accepts only
+ * an older version than the instance writes, and "as it is" once selected.
+ */
+TEST_F(compat, stream_version_select)
+{
+	static const char *const bad[] = { "banana", "2.0", "0.0", "1.", ".0",
+					   "1.0x", "1.0 1", "-1.0", "1.99", "\n" };
+	char attr[PATH_MAX], sfile[PATH_MAX], dfile[PATH_MAX], path[PATH_MAX];
+	char val[64], msg[256], old[16], newest[16];
+	int newest_minor = VSLICE_STREAM_VERSION_MINOR;
+	struct vslice_stream_hdr *h;
+	unsigned int i, m;
+	uint8_t *buf;
+	size_t len;
+	int fd;
+
+	ASSERT_EQ(0, vs_create(&self->src, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->src));
+	ASSERT_EQ(0, vs_create(&self->dst, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->dst));
+	snprintf(attr, sizeof(attr), VS_MDEV_DIR "/%s/stream_version",
+		 self->src.uuid);
+	ASSERT_EQ(0, vs_sysfs_read(attr, val, sizeof(val)));
+	snprintf(old, sizeof(old), "%u.%u", VSLICE_STREAM_VERSION_MAJOR,
+		 VSLICE_STREAM_VERSION_MINOR);
+	EXPECT_STREQ(old, val);
+	snprintf(newest, sizeof(newest), "%u.%u", VSLICE_STREAM_VERSION_MAJOR,
+		 VSLICE_STREAM_VERSION_MINOR);
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(-EINVAL, vs_sysfs_write(attr, bad[i])) {
+			TH_LOG("\"%s\" accepted", bad[i]);
+		}
+	}
+	ASSERT_EQ(0, vs_sysfs_read(attr, val, sizeof(val)));
+	EXPECT_STREQ(old, val);
+
+	/* not while a save is open */
+	ASSERT_EQ(0, vs_mig_set_state(self->src.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(self->src.device, ST_STOP_COPY, &fd));
+	EXPECT_EQ(-EBUSY, vs_sysfs_write(attr, "1.0"));
+	close(fd);
+	ASSERT_EQ(0, vs_mig_set_state(self->src.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(self->src.device, ST_RUNNING, NULL));
+
+	snprintf(sfile, sizeof(sfile), WORK_DIR "/src");
+	snprintf(dfile, sizeof(dfile), WORK_DIR "/dst");
+	for (m = 0; m <= VSLICE_STREAM_VERSION_MINOR; m++) {
+		snprintf(val, sizeof(val), "%u.%u", VSLICE_STREAM_VERSION_MAJOR, m);
+		ASSERT_EQ(0, vs_sysfs_write(attr, val));
+		ASSERT_EQ(0, save_stream(&self->src, 0x3300 + m, &buf, &len));
+		ASSERT_GE(len, sizeof(*h));
+		h = (struct vslice_stream_hdr *)buf;
+		EXPECT_EQ(VSLICE_STREAM_VERSION_MAJOR, h->major);
+		EXPECT_EQ(m, h->minor);
+		EXPECT_EQ(0, resume_stream(&self->dst, buf, len));
+		EXPECT_TRUE(vram_page_is(&self->dst, 0x3300 + m));
+		free(buf);
+
+		/* a destination that accepts up to 1.m only */
+		snprintf(path, sizeof(path), INFO_DIR "/%s", VS_TYPE_128);
+		ASSERT_EQ(0, copy_file(path, dfile));
+		ASSERT_EQ(0, edit_key(dfile, "stream_accepts", val));
+		snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/migration_info",
+			 self->src.uuid);
+		ASSERT_EQ(0, copy_file(path, sfile));
+		EXPECT_EQ(0, migcheck(sfile, dfile, msg, sizeof(msg))) {
+			TH_LOG("writes %s: %s", val, msg);
+		}
+		/* the instance back at the newest: compatible after selecting */
+		if ((int)m < newest_minor) {
+			ASSERT_EQ(0, edit_key(sfile, "stream_version", newest));
+			EXPECT_EQ(3, migcheck(sfile, dfile, msg, sizeof(msg)));
+			EXPECT_NE(NULL, strstr(msg, val)) {
+				TH_LOG("%s", msg);
+			}
+		}
+	}
+	ASSERT_EQ(0, vs_sysfs_write(attr, old));
+	ASSERT_EQ(0, vs_sysfs_read(attr, val, sizeof(val)));
+	EXPECT_STREQ(old, val);
 }
 
 TEST_HARNESS_MAIN
