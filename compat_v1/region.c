@@ -579,9 +579,9 @@ static int vslice_v1_mmap(struct vslice_dev *vd, struct vm_area_struct *vma,
 	/*
 	 * All pages are mapped now; the save path writes the data section
 	 * straight from VRAM and QEMU reads it through this mapping.  No
-	 * zap ever reaches it: the VRAM code unmaps only BAR2's range of
-	 * the device's address_space, and the buffer lives as long as the
-	 * device file, which the VMA holds open.
+	 * zap ever reaches it: the VRAM code unmaps only BAR2's and the
+	 * display window's ranges of the device's address_space, and the
+	 * buffer lives as long as the device file, which the VMA holds open.
 	 */
 	return remap_vmalloc_range(vma, v1->data,
 				   vma->vm_pgoff -

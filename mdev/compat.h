@@ -143,8 +143,10 @@
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 #define vslice_vm_flags_set(vma, flags)	vm_flags_set(vma, flags)
+#define vslice_vm_flags_clear(vma, flags) vm_flags_clear(vma, flags)
 #else
 #define vslice_vm_flags_set(vma, flags)	((vma)->vm_flags |= (flags))
+#define vslice_vm_flags_clear(vma, flags) ((vma)->vm_flags &= ~(flags))
 #endif
 
 /*

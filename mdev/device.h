@@ -56,6 +56,43 @@ struct vslice_regs {
 };
 
 /**
+ * struct vslice_plane - one scanout plane configuration
+ * @format:	DRM fourcc (VSLICE_PLANE_FMT_*); 0 in the active plane means
+ *		disabled, and then every other field is 0 too
+ * @width:	pixels
+ * @height:	lines
+ * @stride:	bytes per line
+ * @offset:	byte offset of the first line in VRAM
+ */
+struct vslice_plane {
+	u32 format;
+	u32 width;
+	u32 height;
+	u32 stride;
+	u64 offset;
+};
+
+/**
+ * struct vslice_plane_regs - the scanout plane's registers (mmio.c)
+ * @control:	PLANE_CONTROL as last written (shadow)
+ * @shadow:	PLANE_FORMAT .. PLANE_STRIDE as last written
+ * @active:	PLANE_ACTIVE_*: the plane the device scans out
+ * @error:	PLANE_ERROR, VSLICE_PLANE_ERR_* of the last commit
+ * @generation:	PLANE_GENERATION, counts changes of @active
+ *
+ * Protected by vslice_dev.dev_lock.  The display region (display.c) shows
+ * VRAM from @active.offset; vram.c keeps its own copy of that page index
+ * (vslice_vram_set_window()), which mmio.c updates with every change.
+ */
+struct vslice_plane_regs {
+	u32 control;
+	struct vslice_plane shadow;
+	struct vslice_plane active;
+	u32 error;
+	u32 generation;
+};
+
+/**
  * struct vslice_hw - emulated PCI function state
  * @cfg:	config space bytes (little-endian, as the guest reads them).
  *		PCI_STATUS_INTERRUPT is not stored: reads compute it.
@@ -64,6 +101,7 @@ struct vslice_regs {
  *		unimplemented BAR.  Reading back after writing ~0 gives the
  *		size mask, as the PCI sizing protocol expects.
  * @regs:	BAR0 registers
+ * @plane:	BAR0's scanout plane registers
  * @irq_type:	VFIO_PCI_INTX_IRQ_INDEX / VFIO_PCI_MSI_IRQ_INDEX / -1 (none):
  *		the interrupt userspace configured through SET_IRQS
  * @intx_trigger: INTx eventfd or NULL
@@ -77,6 +115,7 @@ struct vslice_hw {
 	u8 cfg[VSLICE_CFG_SIZE];
 	u64 bar_mask[6];
 	struct vslice_regs regs;
+	struct vslice_plane_regs plane;
 	int irq_type;
 	struct eventfd_ctx *intx_trigger;
 	struct eventfd_ctx *msi_trigger;
@@ -94,6 +133,8 @@ struct vslice_hw {
  * @dirty:	bitmap: page written since the last save pass took it (or
  *		zeroed by a reset since then)
  * @tracking:	a save is in progress (vslice_vram_track_start())
+ * @window:	first VRAM page the display region shows (the active
+ *		plane's offset; 0 while disabled)
  * @backing:	kernels without vfio_device.inode only: a private file whose
  *		address_space links this instance's BAR2 mappings, so they
  *		can be write-protected with unmap_mapping_range(); else NULL
@@ -112,8 +153,16 @@ struct vslice_vram {
 	unsigned long *written;
 	unsigned long *dirty;
 	bool tracking;
+	unsigned long window;
 	struct file *backing;
 };
+
+/*
+ * The display region (display.c): an extra VFIO region after the v1
+ * migration region, VRAM size bytes, a read-only window onto VRAM that
+ * starts at the active plane's offset.
+ */
+#define VSLICE_DISPLAY_REGION_INDEX	(VFIO_PCI_NUM_REGIONS + 1)
 
 /* Config space layout (cfgspace.c): one capability, MSI. */
 #define VSLICE_CFG_MSI_CAP	0x40
@@ -168,6 +217,7 @@ int vslice_cfg_check(struct vslice_dev *vd, const u8 *cfg);
 
 /* mmio.c */
 void vslice_regs_reset(struct vslice_dev *vd);
+void vslice_plane_get(struct vslice_dev *vd, struct vslice_plane *active);
 ssize_t vslice_mmio_rw(struct vslice_dev *vd, char __user *buf, size_t count,
 		       u64 pos, bool write);
 
@@ -212,6 +262,10 @@ long vslice_vram_take_run(struct vslice_dev *vd, unsigned long from,
 void vslice_vram_put_run(struct page **pages, unsigned int count);
 int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
 			  const void *buf);
+void vslice_vram_set_window(struct vslice_vram *vram, unsigned long first);
+int vslice_vram_window_mmap(struct vslice_dev *vd, struct vm_area_struct *vma);
+ssize_t vslice_vram_window_read(struct vslice_dev *vd, char __user *buf,
+				size_t count, u64 pos);
 
 /* device state <-> stream (mmio.c; the config image check is cfgspace.c) */
 void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st);

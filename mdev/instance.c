@@ -7,6 +7,7 @@
  *   VFIO_PCI_BAR0_REGION_INDEX    4 KiB of trapped registers
  *   VFIO_PCI_BAR2_REGION_INDEX    VRAM, read/write and mmap
  *   VFIO_PCI_NUM_REGIONS          the v1 migration region (compat_v1/)
+ *   VFIO_PCI_NUM_REGIONS + 1      the display region (display.c)
  * Every other PCI region has size 0.
  *
  * Locking: see vslice.h.  This file takes state_mutex around open/close
@@ -25,9 +26,13 @@
 
 #include "vslice.h"
 
-/* The extra regions beyond the PCI ones, registered by their owners. */
+/*
+ * The extra regions beyond the PCI ones, registered by their owners; entry
+ * i is region VFIO_PCI_NUM_REGIONS + i (its .index, which init checks).
+ */
 static const struct vslice_region_ops *const vslice_extra_regions[] = {
 	&vslice_v1_region_ops,
+	&vslice_display_region_ops,
 };
 
 #define VSLICE_NUM_REGIONS \
@@ -68,7 +73,13 @@ static int vslice_init_dev(struct vfio_device *vdev)
 {
 	struct vslice_dev *vd = to_vslice(vdev);
 	struct mdev_device *mdev = to_mdev_device(vdev->dev);
+	unsigned int i;
 	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(vslice_extra_regions); i++)
+		if (WARN_ON(vslice_extra_regions[i]->index !=
+			    VFIO_PCI_NUM_REGIONS + i))
+			return -EINVAL;
 
 	vd->type = container_of(mdev->type, struct vslice_type, mtype);
 	vd->parent = container_of(mdev->type->parent, struct vslice_parent,
@@ -383,6 +394,8 @@ static long vslice_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		return vslice_set_irqs(vd, uarg);
 	case VFIO_DEVICE_RESET:
 		return vslice_mig_reset(vd);
+	case VFIO_DEVICE_QUERY_GFX_PLANE:
+		return vslice_display_query(vd, uarg);
 	}
 	return -ENOTTY;
 }

@@ -20,6 +20,18 @@
  *    write-1-to-clear on IRQ_STATUS.  Unmasking a source that is already
  *    set in IRQ_STATUS raises the interrupt (vslice_irq_update()).
  *
+ * The scanout plane (VSLICE_REG_PLANE_*): PLANE_CONTROL and PLANE_FORMAT
+ * .. PLANE_STRIDE are shadow registers that read back what was written;
+ * a PLANE_CONTROL write commits them (vslice_plane_commit()).  The checks
+ * run in this order, the first failure latching PLANE_ERROR: unknown
+ * PLANE_CONTROL bits (ERR_CONTROL); then, with ENABLE clear, the plane is
+ * disabled; else format (ERR_FORMAT), width and height (ERR_SIZE), stride
+ * (ERR_STRIDE), offset alignment (ERR_ALIGN), offset + stride * height
+ * within VRAM (ERR_RANGE).  A refused commit changes nothing but
+ * PLANE_ERROR; an accepted one (enable or disable) clears PLANE_ERROR and
+ * counts PLANE_GENERATION up if the active plane changed, and moves the
+ * display region's window (vslice_vram_set_window()).
+ *
  * RING_BASE, RING_SIZE and RING_TAIL hold whatever the guest writes; the
  * engine validates them when it runs (VSLICE_ERR_RING_CONFIG / _INDEX).
  * The engine owns RING_HEAD, FENCE, STATUS, ERROR, ERROR_HEAD and
@@ -30,12 +42,14 @@
  */
 
 #include <linux/log2.h>
+#include <linux/overflow.h>
 #include <linux/uaccess.h>
 
 #include "vslice.h"
 
-/* Largest defined VSLICE_ERR_* code. */
+/* Largest defined VSLICE_ERR_* and VSLICE_PLANE_ERR_* codes. */
 #define VSLICE_ERR_LAST		VSLICE_ERR_HOST
+#define VSLICE_PLANE_ERR_LAST	VSLICE_PLANE_ERR_CONTROL
 
 static void vslice_set_lo(u64 *reg, u32 val)
 {
@@ -60,6 +74,192 @@ void vslice_regs_reset(struct vslice_dev *vd)
 	memset(&vd->hw.regs, 0, sizeof(vd->hw.regs));
 }
 
+/* ------------------------------------------------------------------ */
+/* the scanout plane                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Bytes per pixel of a VSLICE_PLANE_FMT_* format, 0 for an unknown one. */
+static unsigned int vslice_plane_cpp(u32 format)
+{
+	switch (format) {
+	case VSLICE_PLANE_FMT_XRGB8888:
+	case VSLICE_PLANE_FMT_XBGR8888:
+		return 4;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Why the enabled plane @p cannot be scanned out of @vram_size bytes of
+ * VRAM: the first VSLICE_PLANE_ERR_* that applies, or _NONE.  Every value
+ * is the guest's (or a stream's): nothing is trusted, nothing can wrap.
+ * With VRAM of at most 4 GiB, stride * height fits the u32 size that
+ * VFIO_DEVICE_QUERY_GFX_PLANE reports.
+ */
+static u32 vslice_plane_validate(const struct vslice_plane *p, u64 vram_size)
+{
+	unsigned int cpp = vslice_plane_cpp(p->format);
+	u64 end;
+
+	if (!cpp)
+		return VSLICE_PLANE_ERR_FORMAT;
+	if (!p->width || p->width > VSLICE_PLANE_MAX_WIDTH ||
+	    !p->height || p->height > VSLICE_PLANE_MAX_HEIGHT)
+		return VSLICE_PLANE_ERR_SIZE;
+	if (!IS_ALIGNED(p->stride, 4) || p->stride < p->width * cpp)
+		return VSLICE_PLANE_ERR_STRIDE;
+	if (!IS_ALIGNED(p->offset, VSLICE_PLANE_ALIGN))
+		return VSLICE_PLANE_ERR_ALIGN;
+	if (check_add_overflow(p->offset, (u64)p->stride * p->height, &end) ||
+	    end > vram_size)
+		return VSLICE_PLANE_ERR_RANGE;
+	return VSLICE_PLANE_ERR_NONE;
+}
+
+/*
+ * Make @p (validated, or all zero for "disabled") the active plane: count
+ * the change and point the display region's window at it.
+ */
+static void vslice_plane_activate(struct vslice_dev *vd,
+				  const struct vslice_plane *p)
+{
+	struct vslice_plane_regs *pl = &vd->hw.plane;
+
+	lockdep_assert_held(&vd->dev_lock);
+	if (!memcmp(&pl->active, p, sizeof(*p)))
+		return;
+	pl->active = *p;
+	pl->generation++;
+	vslice_vram_set_window(&vd->vram, p->offset >> PAGE_SHIFT);
+}
+
+/* A PLANE_CONTROL write: commit the shadow registers or refuse them. */
+static void vslice_plane_commit(struct vslice_dev *vd, u32 control)
+{
+	struct vslice_plane_regs *pl = &vd->hw.plane;
+	static const struct vslice_plane off;
+	u32 err;
+
+	lockdep_assert_held(&vd->dev_lock);
+	pl->control = control;
+	if (control & ~VSLICE_PLANE_CTRL_KNOWN) {
+		pl->error = VSLICE_PLANE_ERR_CONTROL;
+		return;
+	}
+	if (!(control & VSLICE_PLANE_CTRL_ENABLE)) {
+		pl->error = VSLICE_PLANE_ERR_NONE;
+		vslice_plane_activate(vd, &off);
+		return;
+	}
+	err = vslice_plane_validate(&pl->shadow, vd->vram.size);
+	pl->error = err;
+	if (err == VSLICE_PLANE_ERR_NONE)
+		vslice_plane_activate(vd, &pl->shadow);
+}
+
+/*
+ * Reset: the plane is disabled and every plane register is 0 except
+ * PLANE_GENERATION, which counts the disable if the plane was enabled.
+ */
+static void vslice_plane_reset(struct vslice_dev *vd)
+{
+	struct vslice_plane_regs *pl = &vd->hw.plane;
+	static const struct vslice_plane off;
+
+	lockdep_assert_held(&vd->dev_lock);
+	vslice_plane_activate(vd, &off);
+	pl->control = 0;
+	pl->error = 0;
+	memset(&pl->shadow, 0, sizeof(pl->shadow));
+}
+
+/**
+ * vslice_plane_get() - the active scanout plane
+ * @vd:		the instance
+ * @active:	filled; format 0 (and all else 0) while the plane is disabled
+ *
+ * Takes dev_lock.
+ */
+void vslice_plane_get(struct vslice_dev *vd, struct vslice_plane *active)
+{
+	mutex_lock(&vd->dev_lock);
+	*active = vd->hw.plane.active;
+	mutex_unlock(&vd->dev_lock);
+}
+
+static u32 vslice_plane_read(struct vslice_dev *vd, u32 reg)
+{
+	const struct vslice_plane_regs *pl = &vd->hw.plane;
+
+	switch (reg) {
+	case VSLICE_REG_PLANE_CONTROL:
+		return pl->control;
+	case VSLICE_REG_PLANE_FORMAT:
+		return pl->shadow.format;
+	case VSLICE_REG_PLANE_OFFSET_LO:
+		return lower_32_bits(pl->shadow.offset);
+	case VSLICE_REG_PLANE_OFFSET_HI:
+		return upper_32_bits(pl->shadow.offset);
+	case VSLICE_REG_PLANE_WIDTH:
+		return pl->shadow.width;
+	case VSLICE_REG_PLANE_HEIGHT:
+		return pl->shadow.height;
+	case VSLICE_REG_PLANE_STRIDE:
+		return pl->shadow.stride;
+	case VSLICE_REG_PLANE_ERROR:
+		return pl->error;
+	case VSLICE_REG_PLANE_GENERATION:
+		return pl->generation;
+	case VSLICE_REG_PLANE_ACTIVE_FORMAT:
+		return pl->active.format;
+	case VSLICE_REG_PLANE_ACTIVE_OFFSET_LO:
+		return lower_32_bits(pl->active.offset);
+	case VSLICE_REG_PLANE_ACTIVE_OFFSET_HI:
+		return upper_32_bits(pl->active.offset);
+	case VSLICE_REG_PLANE_ACTIVE_WIDTH:
+		return pl->active.width;
+	case VSLICE_REG_PLANE_ACTIVE_HEIGHT:
+		return pl->active.height;
+	case VSLICE_REG_PLANE_ACTIVE_STRIDE:
+		return pl->active.stride;
+	default:
+		return 0;
+	}
+}
+
+static void vslice_plane_write(struct vslice_dev *vd, u32 reg, u32 val)
+{
+	struct vslice_plane *sh = &vd->hw.plane.shadow;
+
+	switch (reg) {
+	case VSLICE_REG_PLANE_CONTROL:
+		vslice_plane_commit(vd, val);
+		break;
+	case VSLICE_REG_PLANE_FORMAT:
+		sh->format = val;
+		break;
+	case VSLICE_REG_PLANE_OFFSET_LO:
+		vslice_set_lo(&sh->offset, val);
+		break;
+	case VSLICE_REG_PLANE_OFFSET_HI:
+		vslice_set_hi(&sh->offset, val);
+		break;
+	case VSLICE_REG_PLANE_WIDTH:
+		sh->width = val;
+		break;
+	case VSLICE_REG_PLANE_HEIGHT:
+		sh->height = val;
+		break;
+	case VSLICE_REG_PLANE_STRIDE:
+		sh->stride = val;
+		break;
+	default:
+		/* read-only plane registers */
+		break;
+	}
+}
+
 static u32 vslice_reg_read(struct vslice_dev *vd, u32 reg)
 {
 	const struct vslice_regs *r = &vd->hw.regs;
@@ -75,7 +275,7 @@ static u32 vslice_reg_read(struct vslice_dev *vd, u32 reg)
 	case VSLICE_REG_VRAM_SIZE_HI:
 		return upper_32_bits(vd->vram.size);
 	case VSLICE_REG_CAPS:
-		return VSLICE_CAP_ENGINE | VSLICE_CAP_MSI;
+		return VSLICE_CAP_ENGINE | VSLICE_CAP_MSI | VSLICE_CAP_PLANE;
 	case VSLICE_REG_SCRATCH(0) ... VSLICE_REG_SCRATCH(VSLICE_NR_SCRATCH - 1):
 		return r->scratch[(reg - VSLICE_REG_SCRATCH(0)) / 4];
 	case VSLICE_REG_RING_BASE_LO:
@@ -106,6 +306,8 @@ static u32 vslice_reg_read(struct vslice_dev *vd, u32 reg)
 		return r->error_head;
 	case VSLICE_REG_CMD_COUNT:
 		return r->cmd_count;
+	case VSLICE_REG_PLANE_CONTROL ... VSLICE_REG_PLANE_ACTIVE_STRIDE:
+		return vslice_plane_read(vd, reg);
 	default:
 		/* DOORBELL, IRQ_ACK (write-only) and holes */
 		return 0;
@@ -148,6 +350,9 @@ static bool vslice_reg_write(struct vslice_dev *vd, u32 reg, u32 val)
 		return false;
 	case VSLICE_REG_IRQ_ACK:
 		r->irq_status &= ~val;
+		return false;
+	case VSLICE_REG_PLANE_CONTROL ... VSLICE_REG_PLANE_ACTIVE_STRIDE:
+		vslice_plane_write(vd, reg, val);
 		return false;
 	default:
 		/* read-only registers and holes */
@@ -379,6 +584,7 @@ void vslice_hw_reset(struct vslice_dev *vd)
 	mutex_lock(&vd->dev_lock);
 	vslice_cfg_init(vd);
 	vslice_regs_reset(vd);
+	vslice_plane_reset(vd);
 	vslice_irq_reset(vd);
 	mutex_unlock(&vd->dev_lock);
 	vslice_vram_reset(vd);

@@ -38,6 +38,17 @@
  * reference on the device file itself, so the device cannot be closed
  * while mapped, just like with vfio's own file.
  *
+ * The display window.  The display region (VSLICE_DISPLAY_REGION_INDEX,
+ * display.c) is a read-only view of VRAM starting at page @window, the
+ * active scanout plane's offset: region page i is VRAM page @window + i.
+ * Its mappings are linked into the same address_space as BAR2's, at the
+ * display region's file offset, and faulted in read-only the same way.
+ * When @window moves (vslice_vram_set_window()) or pages are freed (reset)
+ * they are zapped, so the next access faults in the right page: QEMU keeps
+ * one mapping for the life of its display and sees the new plane in it.
+ * Mappings may not be writable (no VM_WRITE, VM_MAYWRITE cleared), so the
+ * window never needs dirty tracking.
+ *
  * Locking.  vram.lock (a mutex) protects the page array and the bitmaps.
  * The fault handlers take it under mmap_lock (or the per-VMA lock), so
  * nothing here touches user memory or takes mmap_lock while holding it:
@@ -63,6 +74,9 @@
 /* First page of BAR2 in the device file. */
 #define VSLICE_VRAM_PGOFF \
 	(VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR2_REGION_INDEX) >> PAGE_SHIFT)
+/* First page of the display region in the device file. */
+#define VSLICE_WINDOW_PGOFF \
+	(VFIO_PCI_INDEX_TO_OFFSET(VSLICE_DISPLAY_REGION_INDEX) >> PAGE_SHIFT)
 
 /* ------------------------------------------------------------------ */
 /* the address_space that links the instance's BAR2 mappings           */
@@ -192,6 +206,14 @@ static void vslice_vram_zap(struct vslice_vram *vram, unsigned long first,
 	lockdep_assert_held(&vram->lock);
 	unmap_mapping_pages(vslice_vram_mapping(vram), VSLICE_VRAM_PGOFF + first,
 			    nr, false);
+}
+
+/* Zap every PTE of the display window, in every mapping. */
+static void vslice_vram_zap_window(struct vslice_vram *vram)
+{
+	lockdep_assert_held(&vram->lock);
+	unmap_mapping_pages(vslice_vram_mapping(vram), VSLICE_WINDOW_PGOFF,
+			    vram->npages, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -507,6 +529,134 @@ int vslice_vram_mmap(struct vslice_dev *vd, struct vm_area_struct *vma)
 }
 
 /* ------------------------------------------------------------------ */
+/* the display window                                                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vslice_vram_set_window() - move the display region's window
+ * @vram:	the VRAM
+ * @first:	VRAM page shown at the region's offset 0
+ *
+ * Zaps the window's mappings if it moved, so their next access faults in
+ * the pages at the new place.  Callers hold dev_lock (mmio.c).
+ */
+void vslice_vram_set_window(struct vslice_vram *vram, unsigned long first)
+{
+	mutex_lock(&vram->lock);
+	if (vram->window != first) {
+		vram->window = first;
+		vslice_vram_zap_window(vram);
+	}
+	mutex_unlock(&vram->lock);
+}
+
+/* The VRAM page a window fault is about, or ULONG_MAX past the VRAM. */
+static unsigned long vslice_window_fault_idx(struct vslice_vram *vram,
+					     struct vm_fault *vmf)
+{
+	unsigned long idx;
+
+	lockdep_assert_held(&vram->lock);
+	if (vmf->pgoff < VSLICE_WINDOW_PGOFF ||
+	    check_add_overflow(vmf->pgoff - VSLICE_WINDOW_PGOFF, vram->window,
+			       &idx) || idx >= vram->npages)
+		return ULONG_MAX;
+	return idx;
+}
+
+/*
+ * A window PTE is missing: insert the VRAM page at @window + offset
+ * (allocated if it never was, as a BAR2 read fault does), read-only: the
+ * VMA has no VM_WRITE.  Past the end of VRAM: SIGBUS.
+ */
+static vm_fault_t vslice_window_fault(struct vm_fault *vmf)
+{
+	struct vslice_vram *vram = vslice_vma_vram(vmf->vma);
+	unsigned long idx;
+	struct page *page;
+	vm_fault_t ret;
+
+	mutex_lock(&vram->lock);
+	idx = vslice_window_fault_idx(vram, vmf);
+	if (idx == ULONG_MAX) {
+		ret = VM_FAULT_SIGBUS;
+	} else {
+		page = vslice_vram_page(vram, idx, true);
+		ret = page ? vmf_insert_pfn(vmf->vma, vmf->address,
+					    page_to_pfn(page)) : VM_FAULT_OOM;
+	}
+	mutex_unlock(&vram->lock);
+	return ret;
+}
+
+static const struct vm_operations_struct vslice_window_vm_ops = {
+	VSLICE_VRAM_VMA_OPS
+	.fault = vslice_window_fault,
+};
+
+/**
+ * vslice_vram_window_mmap() - map part of the display region
+ * @vd:		the instance
+ * @vma:	the new VMA; vm_pgoff is the page offset inside the region
+ *
+ * Shared and read-only only (VM_MAYWRITE is dropped, so mprotect() cannot
+ * make it writable).  Nothing is mapped here; pages fault in.
+ *
+ * Return: 0, -EINVAL (not MAP_SHARED, writable, or beyond the region's
+ * VRAM size bytes), -ENOMEM.
+ */
+int vslice_vram_window_mmap(struct vslice_dev *vd, struct vm_area_struct *vma)
+{
+	struct vslice_vram *vram = &vd->vram;
+	unsigned long end;
+	int ret;
+
+	if (!(vma->vm_flags & VM_SHARED) || (vma->vm_flags & VM_WRITE))
+		return -EINVAL;
+	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
+	    end > vram->npages)
+		return -EINVAL;
+
+	ret = vslice_vram_vma_attach(vram, vma);
+	if (ret)
+		return ret;
+	vma->vm_pgoff += VSLICE_WINDOW_PGOFF;
+	vslice_vm_flags_clear(vma, VM_MAYWRITE);
+	vslice_vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &vslice_window_vm_ops;
+	return 0;
+}
+
+/**
+ * vslice_vram_window_read() - read() of the display region
+ * @vd:		the instance
+ * @buf:	user buffer
+ * @count:	bytes
+ * @pos:	offset in the region
+ *
+ * Reads VRAM at the window's current place.  The region is VRAM size
+ * bytes; a read that would run past the end of VRAM from the window's
+ * place is refused whole.
+ *
+ * Return: bytes read, or -EINVAL (range), -EFAULT, -ENOMEM, -EINTR.
+ */
+ssize_t vslice_vram_window_read(struct vslice_dev *vd, char __user *buf,
+				size_t count, u64 pos)
+{
+	struct vslice_vram *vram = &vd->vram;
+	u64 base;
+
+	if (vslice_vram_range(vram, pos, count))
+		return -EINVAL;
+	mutex_lock(&vram->lock);
+	base = (u64)vram->window << PAGE_SHIFT;
+	mutex_unlock(&vram->lock);
+	if (check_add_overflow(base, pos, &pos))
+		return -EINVAL;
+	return vslice_vram_region_rw(vd, buf, count, pos, false);
+}
+
+/* ------------------------------------------------------------------ */
 /* migration and reset                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -717,6 +867,7 @@ void vslice_vram_reset(struct vslice_dev *vd)
 
 	mutex_lock(&vram->lock);
 	vslice_vram_zap(vram, 0, vram->npages);
+	vslice_vram_zap_window(vram);
 	vslice_vram_free_pages(vram);
 	bitmap_or(vram->dirty, vram->dirty, vram->written, vram->npages);
 	bitmap_zero(vram->written, vram->npages);

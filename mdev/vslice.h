@@ -141,6 +141,11 @@ static inline struct vslice_dev *to_vslice(struct vfio_device *vdev)
 }
 
 extern const struct vslice_region_ops vslice_v1_region_ops;
+extern const struct vslice_region_ops vslice_display_region_ops;
+
+/* display.c */
+long vslice_display_query(struct vslice_dev *vd,
+			  struct vfio_device_gfx_plane_info __user *arg);
 
 /* instance.c */
 int vslice_instance_create(struct mdev_device *mdev,

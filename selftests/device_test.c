@@ -507,7 +507,7 @@ TEST_F(dev, regs_identity)
 	EXPECT_EQ((__u32)size, vs_rd32(in, VSLICE_REG_VRAM_SIZE_LO));
 	EXPECT_EQ((__u32)(size >> 32), vs_rd32(in, VSLICE_REG_VRAM_SIZE_HI));
 	EXPECT_EQ(128 * VS_MIB, size);
-	EXPECT_EQ(VSLICE_CAP_ENGINE | VSLICE_CAP_MSI,
+	EXPECT_EQ(VSLICE_CAP_ENGINE | VSLICE_CAP_MSI | VSLICE_CAP_PLANE,
 		  vs_rd32(in, VSLICE_REG_CAPS));
 	/* power-on values */
 	EXPECT_EQ(0, vs_rd32(in, VSLICE_REG_CONTROL));
@@ -543,9 +543,11 @@ TEST_F(dev, regs_readonly_and_writeonly)
 	EXPECT_EQ(0, vs_rd32(in, VSLICE_REG_DOORBELL));
 	EXPECT_EQ(0, vs_rd32(in, VSLICE_REG_IRQ_ACK));
 	/* holes read 0 and ignore writes */
-	vs_wr32(in, 0x100, 0xffffffff);
+	vs_wr32(in, 0x0fc, 0xffffffff);
+	vs_wr32(in, 0x13c, 0xffffffff);
 	vs_wr32(in, 0xffc, 0xffffffff);
-	EXPECT_EQ(0, vs_rd32(in, 0x100));
+	EXPECT_EQ(0, vs_rd32(in, 0x0fc));
+	EXPECT_EQ(0, vs_rd32(in, 0x13c));
 	EXPECT_EQ(0, vs_rd32(in, 0xffc));
 	EXPECT_EQ(0, vs_rd32(in, 0x018));
 }

@@ -286,7 +286,7 @@ TEST_F(parent, vfio_device_info_and_regions)
 	ASSERT_EQ(0, ioctl(a.device, VFIO_DEVICE_GET_INFO, &info));
 	EXPECT_TRUE(info.flags & VFIO_DEVICE_FLAGS_PCI);
 	EXPECT_TRUE(info.flags & VFIO_DEVICE_FLAGS_RESET);
-	EXPECT_EQ(VFIO_PCI_NUM_REGIONS + 1, info.num_regions);
+	EXPECT_EQ(VFIO_PCI_NUM_REGIONS + 2, info.num_regions);
 	EXPECT_EQ(VFIO_PCI_NUM_IRQS, info.num_irqs);
 
 	ASSERT_EQ(0, vs_region_info(a.device, VFIO_PCI_CONFIG_REGION_INDEX,

@@ -34,8 +34,8 @@ FIXTURE_SETUP(region)
 	ASSERT_EQ(0, vs_create(&self->in, VS_TYPE_256));
 	ASSERT_EQ(0, vs_open(&self->in));
 	ASSERT_EQ(0, ioctl(self->in.device, VFIO_DEVICE_GET_INFO, &d));
-	/* the PCI regions and the v1 migration region after them */
-	ASSERT_EQ(VFIO_PCI_NUM_REGIONS + 1, d.num_regions);
+	/* the PCI regions, then the v1 migration and display regions */
+	ASSERT_EQ(VFIO_PCI_NUM_REGIONS + 2, d.num_regions);
 	self->num_regions = d.num_regions;
 }
 
@@ -102,6 +102,12 @@ TEST_F(region, every_index_with_minimal_argsz)
 			EXPECT_EQ(rw | VFIO_REGION_INFO_FLAG_MMAP |
 				  VFIO_REGION_INFO_FLAG_CAPS, info.flags);
 			EXPECT_LT(INFO_SZ, info.argsz);
+			break;
+		case VFIO_PCI_NUM_REGIONS + 1:
+			/* display: a read-only window of VRAM size */
+			EXPECT_EQ(256 * VS_MIB, info.size);
+			EXPECT_EQ(VFIO_REGION_INFO_FLAG_READ |
+				  VFIO_REGION_INFO_FLAG_MMAP, info.flags);
 			break;
 		default:
 			/* absent BARs, ROM, VGA: nothing to access */
