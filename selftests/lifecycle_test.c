@@ -3,6 +3,7 @@
  * vslice lifecycle: the parent, its types, capacity accounting, bad input
  * at the mdev sysfs ABI, removal while open, module unload, VFIO open.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -377,10 +378,28 @@ TEST_F(parent, unload_with_instances_and_busy_when_open)
 /* Is a QEMU pci-testdev (1b36:0005), pci_parent=1's host function, present? */
 static bool have_pci_testdev(void)
 {
-	char cmd[] = "grep -qsx 0x0005 $(grep -lsx 0x1b36 "
-		     "/sys/bus/pci/devices/*/vendor | sed 's/vendor$/device/')";
+	char path[512], id[16];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
 
-	return system(cmd) == 0;
+	d = opendir("/sys/bus/pci/devices");
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor",
+			 de->d_name);
+		if (vs_sysfs_read(path, id, sizeof(id)) || strcmp(id, "0x1b36"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device",
+			 de->d_name);
+		found = !vs_sysfs_read(path, id, sizeof(id)) &&
+			!strcmp(id, "0x0005");
+	}
+	closedir(d);
+	return found;
 }
 
 /*
@@ -391,6 +410,9 @@ static bool have_pci_testdev(void)
 TEST_F(parent, bad_module_params_refused)
 {
 	const char *ko = getenv("VSLICE_KO");
+	char val[32];
+	bool testdev;
+	int ret;
 
 	if (!ko || access(ko, R_OK))
 		SKIP(return, "VSLICE_KO not set: cannot reload the module");
@@ -398,14 +420,25 @@ TEST_F(parent, bad_module_params_refused)
 
 	EXPECT_EQ(-EINVAL, modfd_load(ko, "vram_mb=0"));
 	EXPECT_EQ(-EINVAL, modfd_load(ko, "vram_mb=banana"));
-	if (!have_pci_testdev()) {
-		EXPECT_EQ(-ENODEV, modfd_load(ko, "pci_parent=1"));
-	} else {
-		TH_LOG("a pci-testdev is present: pci_parent=1 not refused here");
-	}
+	EXPECT_EQ(-EINVAL, modfd_load(ko, "stream_version=9.9"));
+	EXPECT_EQ(-EINVAL, modfd_load(ko, "stream_version=1.99"));
+	testdev = have_pci_testdev();
+	if (testdev)
+		TH_LOG("a pci-testdev is present: pci_parent=1 not tried");
+	ret = testdev ? -ENODEV : modfd_load(ko, "pci_parent=1");
+	EXPECT_EQ(-ENODEV, ret);
 	EXPECT_NE(0, access(VS_PARENT_DIR, F_OK));
 	EXPECT_NE(0, access("/sys/class/vslice", F_OK));
 	EXPECT_NE(0, access("/sys/kernel/debug/vslice", F_OK));
+
+	/* an older stream version is a valid default */
+	ASSERT_EQ(0, modfd_load(ko, "stream_version=1.0"));
+	ASSERT_EQ(0, vs_sysfs_read("/sys/module/vslice/parameters/stream_version",
+				   val, sizeof(val)));
+	EXPECT_STREQ("1.0", val);
+	EXPECT_EQ(-EINVAL, vs_sysfs_write("/sys/module/vslice/parameters/stream_version",
+					  "7.0"));
+	ASSERT_EQ(0, syscall(SYS_delete_module, "vslice", O_NONBLOCK));
 
 	ASSERT_EQ(0, modfd_load(ko, ""));
 	EXPECT_EQ(0, access(VS_PARENT_DIR, F_OK));
