@@ -30,8 +30,10 @@
  *
  * Locking (see also vslice.h): state_mutex serializes state changes and
  * channel creation/teardown.  Each channel has its own lock, taken by the
- * data path (read/write) without state_mutex, and by teardown inside
- * state_mutex (the global order is in vslice.h).  Nothing copies to or
+ * data path (read/write) without state_mutex, one page at a time (a long
+ * read or write drops it between pages and stops there for a fatal
+ * signal), and by teardown inside state_mutex (the global order is in
+ * vslice.h).  Nothing copies to or
  * from user memory while holding state_mutex, so VFIO_DEVICE_RESET simply
  * takes it (vslice_mig_reset()).
  */
@@ -44,6 +46,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -304,53 +307,84 @@ static void vslice_stats_reported(struct vslice_dev *vd, u64 bytes)
 	spin_unlock(&vd->mig.stats.lock);
 }
 
+/*
+ * One step of a read, f->lock held: copy at most one page's worth to the
+ * reader (a page of a stop-copy run, or up to a page of the unit in
+ * f->buf), or frame the next unit.  Returns the bytes copied; *ret gets 0,
+ * or why the read ends.
+ */
+static size_t vslice_save_step(struct vslice_data_file *f,
+			       struct iov_iter *to, int *ret)
+{
+	size_t n, c;
+
+	lockdep_assert_held(&f->lock);
+	*ret = 0;
+	if (f->disabled) {
+		*ret = -ENODEV;
+		return 0;
+	}
+	if (f->buf_pos < f->buf_len) {
+		n = min3(f->buf_len - f->buf_pos, iov_iter_count(to),
+			 PAGE_SIZE);
+		c = copy_to_iter(f->buf + f->buf_pos, n, to);
+		f->buf_pos += c;
+	} else if (vslice_save_run_left(f)) {
+		struct page *page = f->run[f->run_pos >> PAGE_SHIFT];
+		size_t off = offset_in_page(f->run_pos);
+
+		/* the one copy of a stop-copy page */
+		n = min(PAGE_SIZE - off, iov_iter_count(to));
+		c = copy_page_to_iter(page ?: ZERO_PAGE(0), off, n, to);
+		f->run_pos += c;
+	} else {
+		vslice_save_put_run(f);
+		*ret = vslice_save_fill(f);
+		return 0;
+	}
+	if (c != n)
+		*ret = -EFAULT;
+	return c;
+}
+
+/*
+ * A read of any length holds the channel lock for one page at a time
+ * (vslice_save_step()), so teardown, VFIO_DEVICE_RESET, PRECOPY_INFO and
+ * debugfs wait for at most one page's copy, and a reader that is killed
+ * stops between two pages.  Reads are therefore not atomic against each
+ * other: two readers of one fd get interleaved pieces of the stream (no
+ * VMM reads one fd from two threads).
+ */
 static ssize_t vslice_save_read(struct vslice_data_file *f,
 				struct iov_iter *to)
 {
 	ssize_t done = 0;
 	int ret = 0;
 
-	mutex_lock(&f->lock);
-	if (f->disabled) {
-		ret = -ENODEV;
-		goto out;
-	}
 	while (iov_iter_count(to)) {
-		size_t n, c;
+		size_t c;
 
-		if (f->buf_pos < f->buf_len) {
-			n = min(f->buf_len - f->buf_pos, iov_iter_count(to));
-			c = copy_to_iter(f->buf + f->buf_pos, n, to);
-			f->buf_pos += c;
-		} else if (vslice_save_run_left(f)) {
-			struct page *page = f->run[f->run_pos >> PAGE_SHIFT];
-			size_t off = offset_in_page(f->run_pos);
-
-			/* the one copy of a stop-copy page */
-			n = min(PAGE_SIZE - off, iov_iter_count(to));
-			c = copy_page_to_iter(page ?: ZERO_PAGE(0), off, n, to);
-			f->run_pos += c;
-		} else {
-			vslice_save_put_run(f);
-			ret = vslice_save_fill(f);
-			if (ret)
-				break;
-			continue;
-		}
-		done += c;
-		if (c != n) {
-			ret = -EFAULT;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
 			break;
 		}
+		mutex_lock(&f->lock);
+		c = vslice_save_step(f, to, &ret);
+		if (c || ret) {
+			f->total += c;
+			f->initial_left -= min_t(u64, f->initial_left, c);
+			/* a temporary end of stream: the first pass is over */
+			if (ret == -ENOMSG)
+				f->initial_left = 0;
+			if (ret != -ENODEV)
+				vslice_save_account(f, c, ret);
+		}
+		mutex_unlock(&f->lock);
+		done += c;
+		if (ret)
+			break;
+		cond_resched();
 	}
-	f->total += done;
-	f->initial_left -= min_t(u64, f->initial_left, done);
-	/* a temporary end of stream: the first pass is over */
-	if (ret == -ENOMSG)
-		f->initial_left = 0;
-	vslice_save_account(f, done, ret);
-out:
-	mutex_unlock(&f->lock);
 	if (done)
 		return done;
 	return ret == -ENODATA ? 0 : ret;
@@ -464,7 +498,10 @@ static const char *vslice_stream_err_name(int err)
 
 /*
  * Feed user data to the decoder.  The bytes are copied straight into the
- * decoder's unit buffer (no bounce), a unit at a time.
+ * decoder's unit buffer (no bounce), at most a page at a time: like a
+ * read, a write of any length holds the channel lock for one page's copy
+ * (and the unit it may complete), and a writer that is killed stops
+ * between two pages.
  */
 static ssize_t vslice_resume_write(struct vslice_data_file *f,
 				   struct iov_iter *from)
@@ -472,16 +509,17 @@ static ssize_t vslice_resume_write(struct vslice_data_file *f,
 	ssize_t done = 0, ret = 0;
 
 	mutex_lock(&f->lock);
-	if (f->disabled) {
-		ret = -ENODEV;
-		goto out;
-	}
-	while (iov_iter_count(from)) {
+	while (!f->disabled && iov_iter_count(from)) {
 		void *dst;
 		ssize_t room;
 
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		room = vslice_loader_window(&f->loader, &dst,
-					    iov_iter_count(from));
+					    min(iov_iter_count(from),
+						PAGE_SIZE));
 		if (room < 0) {
 			ret = room;
 			break;
@@ -494,13 +532,21 @@ static ssize_t vslice_resume_write(struct vslice_data_file *f,
 		if (ret < 0)
 			break;
 		done += room;
+		f->total += room;
+		/* between pages: teardown, reset and debugfs may go first */
+		mutex_unlock(&f->lock);
+		cond_resched();
+		mutex_lock(&f->lock);
 	}
-	if (ret < 0 && ret != -EFAULT)
+	if (f->disabled) {
+		/* torn down (f->vd may be gone): what was taken counts */
+		ret = done ? 0 : -ENODEV;
+		goto out;
+	}
+	if (ret < 0 && ret != -EFAULT && ret != -EINTR)
 		dev_warn_ratelimited(f->vd->vdev.dev,
 				     "migration stream rejected near byte %llu: %s (%zd)\n",
-				     f->total + done,
-				     vslice_stream_err_name(ret), ret);
-	f->total += done;
+				     f->total, vslice_stream_err_name(ret), ret);
 	trace_vslice_mig_data(f->vd->vdev.dev, false, done, f->total, ret);
 out:
 	mutex_unlock(&f->lock);

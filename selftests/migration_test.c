@@ -15,11 +15,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2067,6 +2069,96 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 					    4096, 0x901 + i));
 	}
 	EXPECT_EQ(0, vram_check_pat(&p->b, 0, VS_MIB, 0x800));
+	stream_free(&s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* long reads: the channel lock per page, a killed reader stops             */
+/* ---------------------------------------------------------------------- */
+
+#define LONG_LEN	(64 * VS_MIB)
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * One read() of the whole stop-copy stream (64 MiB of VRAM) in a child.
+ * While it runs, the parent reads the debugfs migration file, which takes
+ * state_mutex and the channel lock (as teardown and VFIO_DEVICE_RESET do):
+ * it must get in during the read and see the bytes so far.  Then the child
+ * is killed: its read must stop between two pages, leaving the rest of
+ * the stream to the parent, who reads it to EOF.  A read that held the
+ * channel lock for the whole buffer makes the debugfs read wait until the
+ * read is over, and one that ignored fatal signals runs to the end of the
+ * buffer: either way nothing is left.
+ */
+TEST_F_TIMEOUT(mig, long_read_yields_the_lock_and_stops_when_killed, 300)
+{
+	struct pair *p = &self->p;
+	struct stream s = { 0 };
+	double t_kill, t_dead;
+	long long seen = 0, by_child;
+	size_t rest, i;
+	int fd, go[2], status;
+	__u8 *chunk;
+	pid_t pid;
+	char c;
+
+	chunk = malloc(VS_MIB);
+	ASSERT_NE(NULL, chunk);
+	for (i = 0; i < LONG_LEN; i += VS_MIB) {
+		memset(chunk, 0xa5 ^ (int)(i / VS_MIB), VS_MIB);
+		ASSERT_EQ((ssize_t)VS_MIB,
+			  vs_vram_rw(&p->a, i, chunk, VS_MIB, true));
+	}
+	free(chunk);
+	if (vs_mig_watch(p->a.uuid, "stopcopy_bytes") < 0)
+		SKIP(return, "no debugfs migration file (%s)", VS_DEBUGFS_DIR);
+
+	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		size_t len = LONG_LEN + VS_MIB;
+		void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+				 -1, 0);
+
+		if (buf == MAP_FAILED || write(go[1], "g", 1) != 1)
+			_exit(2);
+		read(fd, buf, len);	/* killed in here */
+		_exit(3);
+	}
+	close(go[1]);
+	ASSERT_EQ(1, read(go[0], &c, 1));
+	close(go[0]);
+	/* the child is about to read, or reading: wait for its first bytes */
+	for (i = 0; i < 200000 && seen <= 0; i++)
+		seen = vs_mig_watch(p->a.uuid, "stopcopy_bytes");
+	t_kill = now_s();
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	t_dead = now_s();
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	by_child = vs_mig_watch(p->a.uuid, "stopcopy_bytes");
+	ASSERT_EQ(0, stream_read(fd, &s, &rest));
+	close(fd);
+	ksft_print_msg("seen during the read %lld, child %lld, left %zu; reaped in %.3f s\n",
+		       seen, by_child, rest, t_dead - t_kill);
+	EXPECT_LT(0, seen);
+	EXPECT_GT(LONG_LEN, seen) TH_LOG("debugfs waited for the whole read");
+	EXPECT_LT(0u, rest) TH_LOG("the killed read ran to the end");
+	EXPECT_LE(LONG_LEN, by_child + rest);
+	/* the channel is still good after the killed reader */
+	EXPECT_EQ(ST_STOP_COPY, vs_mig_get_state(p->a.device));
+	ASSERT_EQ(0, mig_set(p->a.device, ST_RUNNING, NULL));
 	stream_free(&s);
 }
 

@@ -62,6 +62,20 @@ bool vs_fault_have(const char *name)
 	return !access(path, W_OK);
 }
 
+long long vs_mig_watch(const char *uuid, const char *key)
+{
+	char path[256], buf[4096], *p;
+	size_t klen = strlen(key);
+
+	snprintf(path, sizeof(path), VS_DEBUGFS_DIR "/%s/migration", uuid);
+	if (vs_sysfs_read(path, buf, sizeof(buf)))
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return strtoll(p + klen + 1, NULL, 0);
+	return -1;
+}
+
 int vs_sysfs_read(const char *path, char *buf, size_t len)
 {
 	ssize_t n;

@@ -87,6 +87,13 @@ struct vs_inst {
 int vs_fault_set(const char *name, long val);
 bool vs_fault_have(const char *name);
 
+/*
+ * vs_mig_watch(): the value of @key in the instance's debugfs migration
+ * file (VS_DEBUGFS_DIR/<uuid>/migration, admin.rst), or -1.
+ */
+#define VS_DEBUGFS_DIR	"/sys/kernel/debug/vslice"
+long long vs_mig_watch(const char *uuid, const char *key);
+
 /* sysfs helpers: return 0 or -errno (the errno the kernel returned). */
 int vs_sysfs_write(const char *path, const char *val);
 int vs_sysfs_read(const char *path, char *buf, size_t len);

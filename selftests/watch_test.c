@@ -23,21 +23,12 @@
 #include "kselftest_harness.h"
 #include "vslice_lib.h"
 
-#define DEBUGFS_DIR	"/sys/kernel/debug/vslice"
+#define DEBUGFS_DIR	VS_DEBUGFS_DIR
 
 /* A key's value in the instance's migration file, or -1. */
 static long long watch(const char *uuid, const char *key)
 {
-	char path[256], buf[4096], *p;
-	size_t klen = strlen(key);
-
-	snprintf(path, sizeof(path), DEBUGFS_DIR "/%s/migration", uuid);
-	if (vs_sysfs_read(path, buf, sizeof(buf)))
-		return -1;
-	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (!strncmp(p, key, klen) && p[klen] == ':')
-			return strtoll(p + klen + 1, NULL, 0);
-	return -1;
+	return vs_mig_watch(uuid, key);
 }
 
 static bool watch_is(const char *uuid, const char *key, const char *word)
