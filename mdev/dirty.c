@@ -43,6 +43,7 @@
 #include <linux/iova_bitmap.h>
 #include <linux/module.h>
 
+#include "fault.h"
 #include "vslice.h"
 #include "trace.h"
 
@@ -248,7 +249,8 @@ void vslice_dirty_mark(struct vslice_dev *vd, u64 iova, u64 len)
 					 (pfn << PAGE_SHIFT) + PAGE_SIZE - 1))
 			continue;
 		/* May drop the lock to allocate; @active is checked again. */
-		if (xa_is_err(__xa_store(&log->pages, pfn, xa_mk_value(1),
+		if (unlikely(vslice_fault_fail_dlog_store()) ||
+		    xa_is_err(__xa_store(&log->pages, pfn, xa_mk_value(1),
 					 GFP_KERNEL))) {
 			WRITE_ONCE(log->failed, true);
 			break;

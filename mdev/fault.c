@@ -39,6 +39,10 @@ static struct vslice_knob vslice_fail_arc = {
 	.val = ATOMIC64_INIT(-1), .min = -1, .max = 7,
 };
 
+static struct vslice_knob vslice_fail_dlog_store = {
+	.val = ATOMIC64_INIT(0), .min = 0, .max = 1,
+};
+
 static struct vslice_knob vslice_engine_hold = {
 	.val = ATOMIC64_INIT(-1), .min = -1, .max = S64_MAX,
 };
@@ -64,6 +68,18 @@ bool vslice_fault_skip_dirty(void)
 bool vslice_fault_fail_arc(int state)
 {
 	return atomic64_cmpxchg(&vslice_fail_arc.val, state, -1) == state;
+}
+
+/**
+ * vslice_fault_fail_dlog_store() - must this store into the DMA log fail?
+ *
+ * One shot: a hit turns the fault off again.
+ *
+ * Return: true once after fail_dlog_store was set to 1.
+ */
+bool vslice_fault_fail_dlog_store(void)
+{
+	return atomic64_cmpxchg(&vslice_fail_dlog_store.val, 1, 0) == 1;
 }
 
 /**
@@ -130,4 +146,6 @@ void vslice_fault_init(struct dentry *root)
 			    &vslice_knob_fops);
 	debugfs_create_file("engine_hold", 0600, dir, &vslice_engine_hold,
 			    &vslice_knob_fops);
+	debugfs_create_file("fail_dlog_store", 0600, dir,
+			    &vslice_fail_dlog_store, &vslice_knob_fops);
 }

@@ -10,6 +10,10 @@
  *               migration on purpose: the control that dirty checks catch.
  *   fail_arc    -1 (off) or a v2 state number: the next FSM arc into that
  *               state fails with -EIO and leaves the device in ERROR.
+ *   fail_dlog_store
+ *               0/1: the next page the DMA log (dirty.c) records fails to
+ *               be stored, as if the xarray could not allocate; one shot.
+ *               Every later DMA_LOGGING_REPORT must fail (-ENOMEM).
  *   engine_hold -1 (off) or N >= 1: the engine of every instance holds a
  *               command whose checkpoint (bytes done) has reached N - it
  *               runs no further step, STATUS.BUSY stays set - until the
@@ -32,11 +36,13 @@ void vslice_fault_init(struct dentry *root);
 bool vslice_fault_skip_dirty(void);
 bool vslice_fault_fail_arc(int state);
 bool vslice_fault_engine_hold(u64 progress);
+bool vslice_fault_fail_dlog_store(void);
 #else
 static inline void vslice_fault_init(struct dentry *root) { }
 static inline bool vslice_fault_skip_dirty(void) { return false; }
 static inline bool vslice_fault_fail_arc(int state) { return false; }
 static inline bool vslice_fault_engine_hold(u64 progress) { return false; }
+static inline bool vslice_fault_fail_dlog_store(void) { return false; }
 #endif
 
 #endif /* _VSLICE_FAULT_H */

@@ -355,4 +355,49 @@ TEST_F(dlog, report_after_stop_fails)
 	EXPECT_EQ(0, log_stop(self->in.device));
 }
 
+/*
+ * A page the log cannot record is not dropped: the fail_dlog_store fault
+ * makes one store into the log's xarray fail (as an allocation failure
+ * would), and every report from then on must fail - QEMU's
+ * DMA_LOGGING_REPORT ioctl gets -ENOMEM and fails the migration - until
+ * the log is stopped; a new log works again.
+ */
+TEST_F(dlog, failed_store_fails_every_report)
+{
+	__u64 bitmap[8];
+	char val[16];
+
+	if (self->expect != LOG_PRESENT)
+		SKIP(return, "no device dirty logging on this kernel");
+	if (!vs_fault_have("fail_dlog_store"))
+		SKIP(return, "module built without VSLICE_FAULTS=y (no %s/fail_dlog_store)",
+		     VS_FAULT_DIR);
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 2));
+	ASSERT_EQ(0, vs_fault_set("fail_dlog_store", 1));
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 5));	/* lost */
+	/* the fault fired (one shot) */
+	ASSERT_EQ(0, vs_sysfs_read(VS_FAULT_DIR "/fail_dlog_store", val,
+				   sizeof(val)));
+	EXPECT_STREQ("0", val);
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 6));
+	EXPECT_EQ(-ENOMEM, log_report(self->in.device, BUF_IOVA, BUF_SIZE,
+				      4096, bitmap))
+		TH_LOG("a report after a lost page must fail (bitmap %#llx)",
+		       (unsigned long long)bitmap[0]);
+	EXPECT_EQ(-ENOMEM, log_report(self->in.device, BUF_IOVA, BUF_SIZE,
+				      4096, bitmap)) TH_LOG("and stay failed");
+	EXPECT_EQ(0, log_stop(self->in.device));
+	/* a new log starts clean and reports again */
+	ASSERT_EQ(0, log_start(self->in.device, BUF_IOVA, BUF_SIZE, 4096, 1,
+			       0));
+	ASSERT_EQ(0, write_page(&self->in, self->ring, 7));
+	ASSERT_EQ(0, log_report(self->in.device, BUF_IOVA, BUF_SIZE, 4096,
+				bitmap));
+	EXPECT_EQ(1ULL << 7, bitmap[0]);
+	EXPECT_EQ(0, log_stop(self->in.device));
+	vs_fault_set("fail_dlog_store", 0);
+}
+
 TEST_HARNESS_MAIN
