@@ -126,13 +126,12 @@ struct vslice_hw {
  * struct vslice_vram - lazily allocated VRAM with written/dirty tracking
  * @size:	bytes
  * @npages:	size >> PAGE_SHIFT
- * @lock:	protects @pages, @written, @dirty, @tracking
+ * @lock:	protects @pages, @written, @dirty
  * @pages:	page array, NULL entries are zero pages never written
  * @written:	bitmap: page written since creation or last reset (zero
  *		elision: unwritten pages read as zero and are never streamed)
  * @dirty:	bitmap: page written since the last save pass took it (or
  *		zeroed by a reset since then)
- * @tracking:	a save is in progress (vslice_vram_track_start())
  * @window:	first VRAM page the display region shows (the active
  *		plane's offset; 0 while disabled)
  * @backing:	kernels without vfio_device.inode only: a private file whose
@@ -152,7 +151,6 @@ struct vslice_vram {
 	struct page **pages;
 	unsigned long *written;
 	unsigned long *dirty;
-	bool tracking;
 	unsigned long window;
 	struct file *backing;
 };
@@ -216,7 +214,6 @@ ssize_t vslice_cfg_rw(struct vslice_dev *vd, char __user *buf, size_t count,
 int vslice_cfg_check(struct vslice_dev *vd, const u8 *cfg);
 
 /* mmio.c */
-void vslice_regs_reset(struct vslice_dev *vd);
 void vslice_plane_get(struct vslice_dev *vd, struct vslice_plane *active);
 ssize_t vslice_mmio_rw(struct vslice_dev *vd, char __user *buf, size_t count,
 		       u64 pos, bool write);
@@ -253,7 +250,6 @@ int vslice_vram_rw(struct vslice_vram *vram, u64 off, void *buf, size_t len,
 int vslice_vram_fill(struct vslice_vram *vram, u64 off, u32 pattern,
 		     size_t len);
 void vslice_vram_track_start(struct vslice_dev *vd);
-void vslice_vram_track_stop(struct vslice_dev *vd);
 unsigned long vslice_vram_dirty_count(struct vslice_vram *vram);
 unsigned long vslice_vram_written_count(struct vslice_vram *vram);
 long vslice_vram_take_run(struct vslice_dev *vd, unsigned long from,

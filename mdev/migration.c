@@ -736,7 +736,6 @@ static void vslice_mig_drop_files(struct vslice_dev *vd)
 	if (m->save) {
 		vslice_file_disable(m->save);
 		m->save = NULL;
-		vslice_vram_track_stop(vd);
 		spin_lock(&m->stats.lock);
 		m->stats.active = false;
 		spin_unlock(&m->stats.lock);

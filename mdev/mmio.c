@@ -68,7 +68,7 @@ static void vslice_set_hi(u64 *reg, u32 val)
  * Every register becomes 0, the engine's included (the caller resets the
  * engine first, see vslice_dev_reset()).
  */
-void vslice_regs_reset(struct vslice_dev *vd)
+static void vslice_regs_reset(struct vslice_dev *vd)
 {
 	lockdep_assert_held(&vd->dev_lock);
 	memset(&vd->hw.regs, 0, sizeof(vd->hw.regs));

@@ -257,6 +257,12 @@ size_t vslice_enc_vram_end(struct vslice_enc *e, void *sec, u32 crc)
 				crc ^ VSLICE_CRC_SEED);
 }
 
+#ifndef __KERNEL__
+/*
+ * The module never frames VRAM_ZERO (a page it never allocated goes out as
+ * zeros in a VRAM run); the encoder of the tests, the fuzzer and
+ * codec_bench does, so it builds in userspace only.
+ */
 /**
  * vslice_enc_vram_zero - frame a VRAM_ZERO section
  * @e:		encoder state
@@ -272,6 +278,7 @@ size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
 {
 	return vslice_enc_run(e, sec, VSLICE_SEC_VRAM_ZERO, first, count);
 }
+#endif /* !__KERNEL__ */
 
 /**
  * vslice_enc_hw - frame the HW section
@@ -552,6 +559,13 @@ int vslice_loader_commit(struct vslice_loader *l, size_t n)
 	return ret ? vslice_ld_fail(l, ret) : 0;
 }
 
+#ifndef __KERNEL__
+/*
+ * Userspace only: the module copies straight into the decoder's window
+ * (vslice_loader_window(), vslice_loader_commit()) and asks
+ * vslice_loader_finish(); the tests, the fuzzer and codec_bench feed
+ * buffers and poll for completion.
+ */
 /**
  * vslice_loader_feed - decode the next bytes of a stream
  * @l:		decoder state
@@ -599,6 +613,7 @@ bool vslice_loader_complete(const struct vslice_loader *l)
 {
 	return !l->err && l->phase == VSLICE_LD_DONE;
 }
+#endif /* !__KERNEL__ */
 
 /**
  * vslice_loader_finish - the input has ended: was the stream whole?

@@ -83,10 +83,13 @@ size_t vslice_enc_vram(struct vslice_enc *e, void *sec, u64 first,
 		       u32 count);
 u32 vslice_enc_vram_begin(void *sec, u64 first, u32 count);
 size_t vslice_enc_vram_end(struct vslice_enc *e, void *sec, u32 crc);
-size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
-			    u32 count);
 size_t vslice_enc_hw(struct vslice_enc *e, void *sec);
 size_t vslice_enc_end(struct vslice_enc *e, void *out);
+#ifndef __KERNEL__
+/* userspace only (stream.c says why) */
+size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
+			    u32 count);
+#endif
 
 /**
  * struct vslice_loader_ops - what the decoder calls for each valid unit
@@ -160,12 +163,15 @@ struct vslice_loader {
 void vslice_loader_init(struct vslice_loader *l,
 			const struct vslice_loader_ops *ops, void *ctx,
 			void *buf, u32 type_id, u64 vram_size);
-ssize_t vslice_loader_feed(struct vslice_loader *l, const void *data,
-			   size_t len);
 ssize_t vslice_loader_window(struct vslice_loader *l, void **dst,
 			     size_t avail);
 int vslice_loader_commit(struct vslice_loader *l, size_t n);
-bool vslice_loader_complete(const struct vslice_loader *l);
 int vslice_loader_finish(const struct vslice_loader *l);
+#ifndef __KERNEL__
+/* userspace only (stream.c says why) */
+ssize_t vslice_loader_feed(struct vslice_loader *l, const void *data,
+			   size_t len);
+bool vslice_loader_complete(const struct vslice_loader *l);
+#endif
 
 #endif /* _VSLICE_STREAM_CODEC_H */

@@ -674,22 +674,6 @@ void vslice_vram_track_start(struct vslice_dev *vd)
 
 	mutex_lock(&vram->lock);
 	bitmap_copy(vram->dirty, vram->written, vram->npages);
-	vram->tracking = true;
-	mutex_unlock(&vram->lock);
-}
-
-/**
- * vslice_vram_track_stop() - the save ended (or was abandoned)
- * @vd:		the instance
- *
- * Dirty bits stay exact either way; only the flag changes.
- */
-void vslice_vram_track_stop(struct vslice_dev *vd)
-{
-	struct vslice_vram *vram = &vd->vram;
-
-	mutex_lock(&vram->lock);
-	vram->tracking = false;
 	mutex_unlock(&vram->lock);
 }
 
@@ -896,7 +880,6 @@ int vslice_vram_init(struct vslice_vram *vram, u64 size)
 	mutex_init(&vram->lock);
 	vram->size = size;
 	vram->npages = size >> PAGE_SHIFT;
-	vram->tracking = false;
 	vram->pages = kvcalloc(vram->npages, sizeof(*vram->pages),
 			       GFP_KERNEL_ACCOUNT);
 	if (!vram->pages)
