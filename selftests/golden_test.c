@@ -38,30 +38,6 @@
 #define V1_DATA_OFFSET	16
 #define V1_DATA_SIZE	24
 
-#define CHUNK		(1024u * 1024)
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int buf_room(struct buf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : CHUNK;
-	void *p;
-
-	while (cap - b->len < more)
-		cap *= 2;
-	if (cap == b->cap)
-		return 0;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
 static const char *golden_dir(void)
 {
 	const char *d = getenv("VSLICE_GOLDEN_DIR");
@@ -87,23 +63,6 @@ static int page_write_seed(struct vs_inst *in, uint32_t seed, uint64_t page)
 
 /* ---- producing (--generate) -------------------------------------------- */
 
-/* Read a v2 save fd to EOF (0) or to a pre-copy temporary end (-ENOMSG). */
-static int v2_read(int fd, struct buf *s)
-{
-	ssize_t n;
-
-	for (;;) {
-		if (buf_room(s, CHUNK))
-			return -ENOMEM;
-		n = read(fd, s->p + s->len, CHUNK);
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return 0;
-		s->len += n;
-	}
-}
-
 static int v1_rd64(struct vs_inst *in, uint64_t pos, uint64_t *v)
 {
 	return vs_region_rw(in, V1_INDEX, pos, v, 8, false) == 8 ? 0 : -EIO;
@@ -116,7 +75,7 @@ static int v1_set(struct vs_inst *in, uint32_t st)
 }
 
 /* QEMU 7.2's loop: pending_bytes, data_offset, data_size, the bytes. */
-static int v1_drain(struct vs_inst *in, struct buf *s)
+static int v1_drain(struct vs_inst *in, struct vs_buf *s)
 {
 	uint64_t pending, off, size;
 
@@ -130,7 +89,7 @@ static int v1_drain(struct vs_inst *in, struct buf *s)
 			return -EIO;
 		if (!size)
 			return 0;
-		if (buf_room(s, size))
+		if (vs_buf_reserve(s, size))
 			return -ENOMEM;
 		if (vs_region_rw(in, V1_INDEX, off, s->p + s->len, size,
 				 false) != (ssize_t)size)
@@ -159,7 +118,7 @@ static int make_busy_during(struct vs_inst *in)
 }
 
 static int produce(struct vs_inst *in, uint64_t npages, bool busy, bool v1,
-		   struct buf *s)
+		   struct vs_buf *s)
 {
 	int fd = -1, ret;
 
@@ -182,7 +141,7 @@ static int produce(struct vs_inst *in, uint64_t npages, bool busy, bool v1,
 		ret = vs_mig_set_state(in->device, ST_PRE_COPY, &fd);
 		if (ret)
 			return ret;
-		ret = v2_read(fd, s);
+		ret = vs_buf_read_fd(fd, s, NULL);
 		if (ret != -ENOMSG)
 			goto out;
 		ret = make_busy_during(in) ?:
@@ -192,7 +151,7 @@ static int produce(struct vs_inst *in, uint64_t npages, bool busy, bool v1,
 		ret = vs_mig_set_state(in->device, ST_STOP_COPY, &fd);
 	}
 	if (!ret)
-		ret = v2_read(fd, s);
+		ret = vs_buf_read_fd(fd, s, NULL);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -218,7 +177,7 @@ static int generate(const char *dir)
 		for (k = 0; k < 4; k++) {
 			bool busy = k & 1, v1 = k & 2;
 			struct vs_inst in;
-			struct buf s = { 0 };
+			struct vs_buf s = { 0 };
 			char path[512], file[128];
 			FILE *f;
 			int ret;
@@ -260,7 +219,7 @@ static int generate(const char *dir)
 
 /* ---- loading (the test) ------------------------------------------------ */
 
-static int file_read(const char *path, struct buf *s)
+static int file_read(const char *path, struct vs_buf *s)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY);
@@ -268,7 +227,7 @@ static int file_read(const char *path, struct buf *s)
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) || buf_room(s, st.st_size + 1)) {
+	if (fstat(fd, &st) || vs_buf_reserve(s, st.st_size + 1)) {
 		close(fd);
 		return -EIO;
 	}
@@ -281,7 +240,7 @@ static int file_read(const char *path, struct buf *s)
 }
 
 /* Write the stream into a fresh RESUMING channel in 64 KiB pieces. */
-static int v2_load(struct vs_inst *in, const struct buf *s)
+static int v2_load(struct vs_inst *in, const struct vs_buf *s)
 {
 	size_t off = 0;
 	int fd, ret;
@@ -359,7 +318,7 @@ TEST(every_golden_stream_loads)
 	vs_remove_all();
 
 	while ((ret = golden_next(m, &e)) == 1) {
-		struct buf s = { 0 };
+		struct vs_buf s = { 0 };
 		struct vs_inst in;
 		unsigned int i;
 

@@ -131,61 +131,6 @@ static const char *ename(int e)
 /* byte buffers and streams                                            */
 /* ------------------------------------------------------------------ */
 
-struct buf {
-	__u8 *p;
-	size_t len;
-	size_t cap;
-};
-
-static int buf_reserve(struct buf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 1 << 20;
-	__u8 *p;
-
-	while (cap - b->len < more)
-		cap *= 2;
-	if (cap == b->cap)
-		return 0;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int buf_put(struct buf *b, const void *p, size_t n)
-{
-	if (buf_reserve(b, n))
-		return -ENOMEM;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-/* Read a save fd until EOF (0), a pre-copy end (-ENOMSG) or an error. */
-static int buf_read_fd(int fd, struct buf *b)
-{
-	ssize_t n;
-
-	for (;;) {
-		if (buf_reserve(b, 1 << 20))
-			return -ENOMEM;
-		n = read(fd, b->p + b->len, 1 << 20);
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return 0;
-		b->len += n;
-	}
-}
-
 /* Where the sections of a stream start; off[nsec] is the stream's end. */
 #define MAX_SECS	256
 
@@ -219,7 +164,7 @@ static int layout_parse(const __u8 *s, size_t len, struct layout *l)
 }
 
 /* The payload of the first section of @type in @s, or NULL. */
-static const void *stream_find(const struct buf *s, __u32 type)
+static const void *stream_find(const struct vs_buf *s, __u32 type)
 {
 	struct layout l;
 	unsigned int i;
@@ -467,7 +412,7 @@ static int load_all(struct dev *d, bool v1, const __u8 *p, size_t len,
 }
 
 /* A fresh stop-copy save of @d (which is STOP), back to STOP. */
-static int save_fresh(struct dev *d, struct buf *out)
+static int save_fresh(struct dev *d, struct vs_buf *out)
 {
 	int fd, ret;
 
@@ -475,7 +420,7 @@ static int save_fresh(struct dev *d, struct buf *out)
 	ret = vs_mig_set_state(d->in.device, ST_STOP_COPY, &fd);
 	if (ret)
 		return ret;
-	ret = buf_read_fd(fd, out);
+	ret = vs_buf_read_fd(fd, out, NULL);
 	close(fd);
 	if (ret)
 		return ret;
@@ -913,7 +858,7 @@ static void expect_unpinned(struct __test_metadata *_metadata,
  * still pending.  Saves a stop-copy stream into @s.  @a stays STOP.
  */
 static void make_source(struct __test_metadata *_metadata, struct dev *a,
-			struct eng *e, struct buf *s)
+			struct eng *e, struct vs_buf *s)
 {
 	const struct vslice_stream_hw *hw;
 	struct vfio_region_info bar2;
@@ -941,7 +886,7 @@ static void make_source(struct __test_metadata *_metadata, struct dev *a,
 	tail = vs_rd32(&a->in, VSLICE_REG_RING_TAIL);
 	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, buf_read_fd(fd, s));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, s, NULL));
 	close(fd);
 	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_STOP, NULL));
 	hw = stream_find(s, VSLICE_SEC_HW);
@@ -979,8 +924,8 @@ struct sweep {
 	struct dev a, b;
 	struct eng e;
 	bool v1;
-	struct buf good;
-	struct buf resave;
+	struct vs_buf good;
+	struct vs_buf resave;
 	struct layout lay;
 	__u64 rng;
 	/* tallies */
@@ -1046,8 +991,8 @@ static void sw_teardown(struct sweep *sw)
 	if (sw->e.mem)
 		munmap(sw->e.mem, sw->e.size);
 	sw->e.mem = NULL;
-	buf_free(&sw->good);
-	buf_free(&sw->resave);
+	vs_buf_free(&sw->good);
+	vs_buf_free(&sw->resave);
 	dev_destroy(&sw->a);
 	dev_destroy(&sw->b);
 }
@@ -1315,32 +1260,33 @@ TEST_F_TIMEOUT(sweep, garbage_appended, 300)
 	size_t len = sw->good.len, i, j;
 	struct loader l;
 	char label[96];
-	struct buf bad = { 0 };
+	struct vs_buf bad = { 0 };
 	int e;
 
 	for (i = 0; i < ARRAY_SIZE(lens) + 4; i++) {
 		bad.len = 0;
-		ASSERT_EQ(0, buf_put(&bad, sw->good.p, len));
+		ASSERT_EQ(0, vs_buf_put(&bad, sw->good.p, len));
 		if (i < ARRAY_SIZE(lens)) {
-			ASSERT_EQ(0, buf_reserve(&bad, lens[i]));
+			ASSERT_EQ(0, vs_buf_reserve(&bad, lens[i]));
 			for (j = 0; j < lens[i]; j++)
 				bad.p[len + j] = xrnd(&sw->rng);
 			bad.len += lens[i];
 			snprintf(label, sizeof(label), "%zu random bytes", lens[i]);
 		} else if (i == ARRAY_SIZE(lens)) {
-			ASSERT_EQ(0, buf_reserve(&bad, 64));
+			ASSERT_EQ(0, vs_buf_reserve(&bad, 64));
 			memset(bad.p + len, 0, 64);
 			bad.len += 64;
 			snprintf(label, sizeof(label), "64 zero bytes");
 		} else if (i == ARRAY_SIZE(lens) + 1) {
-			ASSERT_EQ(0, buf_put(&bad, sw->good.p, HDR_LEN));
+			ASSERT_EQ(0, vs_buf_put(&bad, sw->good.p, HDR_LEN));
 			snprintf(label, sizeof(label), "a second header");
 		} else if (i == ARRAY_SIZE(lens) + 2) {
-			ASSERT_EQ(0, buf_put(&bad, sw->good.p + len - END_LEN,
-					     END_LEN));
+			ASSERT_EQ(0, vs_buf_put(&bad,
+						sw->good.p + len - END_LEN,
+						END_LEN));
 			snprintf(label, sizeof(label), "a second END");
 		} else {
-			ASSERT_EQ(0, buf_put(&bad, sw->good.p, len));
+			ASSERT_EQ(0, vs_buf_put(&bad, sw->good.p, len));
 			snprintf(label, sizeof(label), "the whole stream again");
 		}
 		/* in the same writes as the stream */
@@ -1374,28 +1320,28 @@ TEST_F_TIMEOUT(sweep, garbage_appended, 300)
 		EXPECT_EQ(-EINVAL, ld_end(&l));
 		sweep_recover(sw, &l, label);
 	}
-	buf_free(&bad);
+	vs_buf_free(&bad);
 	sweep_report(_metadata, sw, "garbage appended");
 }
 
 /* @s with section @i (or the header, i = -1) repeated right after itself. */
-static void dup_section(struct buf *out, const struct buf *s,
+static void dup_section(struct vs_buf *out, const struct vs_buf *s,
 			const struct layout *lay, int i)
 {
 	size_t a = i < 0 ? 0 : lay->off[i];
 	size_t b = i < 0 ? HDR_LEN : lay->off[i + 1];
 
 	out->len = 0;
-	buf_put(out, s->p, b);
-	buf_put(out, s->p + a, b - a);
-	buf_put(out, s->p + b, s->len - b);
+	vs_buf_put(out, s->p, b);
+	vs_buf_put(out, s->p + a, b - a);
+	vs_buf_put(out, s->p + b, s->len - b);
 }
 
 TEST_F_TIMEOUT(sweep, duplicated_sections, 300)
 {
 	struct sweep *sw = &self->sw;
 	const struct layout *lay = &sw->lay;
-	struct buf bad = { 0 };
+	struct vs_buf bad = { 0 };
 	char label[96];
 	int i, hw = -1, vram = -1;
 
@@ -1434,7 +1380,7 @@ TEST_F_TIMEOUT(sweep, duplicated_sections, 300)
 	EXPECT_EQ(0, memcmp(sw->good.p, sw->resave.p, sw->good.len));
 	ASSERT_EQ(0, vs_dev_reset(sw->b.in.device));
 
-	buf_free(&bad);
+	vs_buf_free(&bad);
 	sweep_report(_metadata, sw, "duplicated sections");
 }
 
@@ -1647,7 +1593,7 @@ FIXTURE_TEARDOWN(race)
 static void migrate_check(struct __test_metadata *_metadata, struct dev *a,
 			  struct dev *b, bool v1)
 {
-	struct buf s = { 0 }, sa = { 0 }, sb = { 0 };
+	struct vs_buf s = { 0 }, sa = { 0 }, sb = { 0 };
 	int i;
 
 	ASSERT_EQ(0, vs_dev_reset(a->in.device));
@@ -1665,9 +1611,9 @@ static void migrate_check(struct __test_metadata *_metadata, struct dev *a,
 	EXPECT_EQ(0x600du, vs_rd32(&b->in, VSLICE_REG_SCRATCH(0)));
 	ASSERT_EQ(0, vs_mig_set_state(a->in.device, ST_RUNNING, NULL));
 	ASSERT_EQ(0, vs_mig_set_state(b->in.device, ST_RUNNING, NULL));
-	buf_free(&s);
-	buf_free(&sa);
-	buf_free(&sb);
+	vs_buf_free(&s);
+	vs_buf_free(&sa);
+	vs_buf_free(&sb);
 }
 
 /* ---- removal while open: the request path ---- */
@@ -1827,7 +1773,7 @@ TEST_F_TIMEOUT(race, remove_while_open, 120)
 
 struct pump {
 	int fd;
-	const struct buf *src;	/* resume: the stream to write, looped */
+	const struct vs_buf *src;	/* resume: the stream to write, looped */
 	int err;		/* the error that ended the pump */
 	size_t bytes;
 };
@@ -1873,7 +1819,7 @@ static void *resume_pump(void *arg)
 TEST_F_TIMEOUT(race, close_mid_stream, 180)
 {
 	struct dev a, b;
-	struct buf s = { 0 };
+	struct vs_buf s = { 0 };
 	unsigned long enodev = 0, other = 0;
 	__u64 rng = 42;
 	int round;
@@ -1929,7 +1875,7 @@ TEST_F_TIMEOUT(race, close_mid_stream, 180)
 	migrate_check(_metadata, &a, &b, b.have_v1);
 	expect_unpinned(_metadata, &a.in);
 	expect_unpinned(_metadata, &b.in);
-	buf_free(&s);
+	vs_buf_free(&s);
 	dev_destroy(&a);
 	dev_destroy(&b);
 	health_check(_metadata, &self->base, "close_mid_stream");
@@ -1958,7 +1904,7 @@ static void *reset_thread(void *arg)
 
 struct mig_loop {
 	struct dev *d;
-	const struct buf *src;	/* resume side: the stream */
+	const struct vs_buf *src;	/* resume side: the stream */
 	bool saver;
 	bool v1;
 	bool *stop;
@@ -1969,7 +1915,7 @@ struct mig_loop {
 static void *mig_loop_thread(void *arg)
 {
 	struct mig_loop *m = arg;
-	struct buf s = { 0 };
+	struct vs_buf s = { 0 };
 	int fd, ret;
 
 	while (!__atomic_load_n(m->stop, __ATOMIC_ACQUIRE)) {
@@ -1985,12 +1931,12 @@ static void *mig_loop_thread(void *arg)
 				vs_mig_set_state(m->d->in.device, ST_RUNNING, NULL);
 				continue;
 			}
-			ret = buf_read_fd(fd, &s);
+			ret = vs_buf_read_fd(fd, &s, NULL);
 			if (ret == -ENOMSG) {
 				ret = vs_mig_set_state(m->d->in.device,
 						       ST_STOP_COPY, NULL);
 				if (!ret)
-					ret = buf_read_fd(fd, &s);
+					ret = vs_buf_read_fd(fd, &s, NULL);
 			}
 			close(fd);
 			if (ret)
@@ -2011,14 +1957,14 @@ static void *mig_loop_thread(void *arg)
 				vs_mig_set_state(m->d->in.device, ST_RUNNING, NULL);
 		}
 	}
-	buf_free(&s);
+	vs_buf_free(&s);
 	return NULL;
 }
 
 TEST_F_TIMEOUT(race, reset_during_save_and_resume, 120)
 {
 	struct dev a, b;
-	struct buf s = { 0 };
+	struct vs_buf s = { 0 };
 	bool stop = false;
 	struct resetter r = { .d = { &a, &b }, .rng = 77 };
 	struct mig_loop ms = { .d = &a, .saver = true, .stop = &stop,
@@ -2066,7 +2012,7 @@ TEST_F_TIMEOUT(race, reset_during_save_and_resume, 120)
 
 	migrate_check(_metadata, &a, &b, false);
 	migrate_check(_metadata, &a, &b, b.have_v1);
-	buf_free(&s);
+	vs_buf_free(&s);
 	dev_destroy(&a);
 	dev_destroy(&b);
 	health_check(_metadata, &self->base, "reset_during_save_and_resume");
@@ -2147,7 +2093,7 @@ TEST_F_TIMEOUT(race, dma_unmap_under_engine_and_migration, 240)
 	struct eng e = { 0 };
 	struct unmapper u = { .iova = UNMAP_IOVA, .size = UNMAP_SIZE,
 			      .rng = 13 };
-	struct buf s = { 0 }, sa = { 0 }, sb = { 0 };
+	struct vs_buf s = { 0 }, sa = { 0 }, sb = { 0 };
 	long halts = 0, h;
 	__u64 rng = 99;
 	pthread_t th;
@@ -2206,13 +2152,13 @@ TEST_F_TIMEOUT(race, dma_unmap_under_engine_and_migration, 240)
 		s.len = 0;
 		ASSERT_EQ(0, vs_mig_set_state(a.in.device, next, &fd));
 		ASSERT_LE(0, fd);
-		ret = buf_read_fd(fd, &s);
+		ret = vs_buf_read_fd(fd, &s, NULL);
 		if (ret == -ENOMSG) {
 			sleep_us(20000);
-			ret = buf_read_fd(fd, &s);
+			ret = vs_buf_read_fd(fd, &s, NULL);
 			EXPECT_EQ(-ENOMSG, ret);
 			ASSERT_EQ(0, vs_mig_set_state(a.in.device, ST_STOP_COPY, NULL));
-			ret = buf_read_fd(fd, &s);
+			ret = vs_buf_read_fd(fd, &s, NULL);
 		}
 		EXPECT_EQ(0, ret);
 		close(fd);
@@ -2242,9 +2188,9 @@ TEST_F_TIMEOUT(race, dma_unmap_under_engine_and_migration, 240)
 		expect_unpinned(_metadata, &b.in);
 	}
 	expect_unpinned(_metadata, &a.in);
-	buf_free(&s);
-	buf_free(&sa);
-	buf_free(&sb);
+	vs_buf_free(&s);
+	vs_buf_free(&sa);
+	vs_buf_free(&sb);
 	munmap(e.mem, e.size);
 	if (u.mem)
 		munmap(u.mem, u.size);
@@ -2366,7 +2312,7 @@ TEST_F_TIMEOUT(race, all_instances_migrate_at_once, 300)
 	struct pair_mig *pm = calloc(NPAIRS, sizeof(*pm));
 	pthread_t ts[NPAIRS], tr[NPAIRS], tdfs;
 	struct dfs_reader dr = { 0 };
-	struct buf sa = { 0 }, sb = { 0 };
+	struct vs_buf sa = { 0 }, sb = { 0 };
 	size_t total = 0;
 	int i, round;
 	double t0;
@@ -2457,8 +2403,8 @@ TEST_F_TIMEOUT(race, all_instances_migrate_at_once, 300)
 		dev_destroy(&pm[i].a);
 		dev_destroy(&pm[i].b);
 	}
-	buf_free(&sa);
-	buf_free(&sb);
+	vs_buf_free(&sa);
+	vs_buf_free(&sb);
 	free(pm);
 	ksft_print_msg("%zu bytes streamed in total\n", total);
 	health_check(_metadata, &self->base, "all_instances_migrate_at_once");

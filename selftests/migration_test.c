@@ -94,69 +94,6 @@ static int mig_set(int dev, __u32 state, int *data_fd)
 /* streams                                                                */
 /* ---------------------------------------------------------------------- */
 
-#define READ_CHUNK	0x100000u	/* 1 MiB */
-
-struct stream {
-	__u8 *buf;
-	size_t len;
-	size_t cap;
-};
-
-static void stream_free(struct stream *s)
-{
-	free(s->buf);
-	memset(s, 0, sizeof(*s));
-}
-
-static int stream_reserve(struct stream *s, size_t more)
-{
-	size_t cap = s->cap ? s->cap : READ_CHUNK;
-	__u8 *p;
-
-	while (cap - s->len < more)
-		cap *= 2;
-	if (cap == s->cap)
-		return 0;
-	p = realloc(s->buf, cap);
-	if (!p)
-		return -ENOMEM;
-	s->buf = p;
-	s->cap = cap;
-	return 0;
-}
-
-/*
- * Read from a save fd into @s until the fd has nothing more: returns 0 at
- * EOF (stop-copy end of stream), -ENOMSG at a pre-copy temporary end, or
- * another -errno.  *@got (if given) receives the bytes read by this call.
- */
-static int stream_read(int fd, struct stream *s, size_t *got)
-{
-	size_t before = s->len;
-	ssize_t n;
-	int ret;
-
-	for (;;) {
-		if (stream_reserve(s, READ_CHUNK)) {
-			ret = -ENOMEM;
-			break;
-		}
-		n = read(fd, s->buf + s->len, READ_CHUNK);
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0) {
-			ret = 0;
-			break;
-		}
-		s->len += n;
-	}
-	if (got)
-		*got = s->len - before;
-	return ret;
-}
-
 static __u64 rng_state = 0x9e3779b97f4a7c15ULL;
 
 static __u64 rnd(void)
@@ -196,12 +133,12 @@ static int stream_write(int fd, const __u8 *buf, size_t len, size_t piece)
 }
 
 /* Offset of the first section of @type in @s, or -1. */
-static long stream_find_sec(const struct stream *s, __u32 type)
+static long stream_find_sec(const struct vs_buf *s, __u32 type)
 {
 	size_t off = sizeof(struct vslice_stream_hdr);
 
 	while (off + sizeof(struct vslice_stream_sec) <= s->len) {
-		const struct vslice_stream_sec *sec = (const void *)(s->buf + off);
+		const struct vslice_stream_sec *sec = (const void *)(s->p + off);
 
 		if (sec->type == type)
 			return off;
@@ -526,13 +463,13 @@ static const char *ds_str(const struct pair *p, __u64 val, char buf[32])
 
 /* Save @in with RUNNING -> STOP_COPY, read to EOF, back to RUNNING. */
 static void save_stopcopy(struct __test_metadata *_metadata,
-			  struct vs_inst *in, struct stream *s)
+			  struct vs_inst *in, struct vs_buf *s)
 {
 	int fd;
 
 	ASSERT_EQ(0, mig_set(in->device, ST_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, stream_read(fd, s, NULL));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, s, NULL));
 	ASSERT_EQ(0, mig_set(in->device, ST_RUNNING, NULL));
 	close(fd);
 }
@@ -542,7 +479,7 @@ static void save_stopcopy(struct __test_metadata *_metadata,
  * @piece (0 = random), RESUMING -> STOP.  Leaves @in in STOP.
  */
 static void load_stream(struct __test_metadata *_metadata,
-			struct vs_inst *in, const struct stream *s,
+			struct vs_inst *in, const struct vs_buf *s,
 			size_t piece)
 {
 	int fd, nofd;
@@ -551,12 +488,12 @@ static void load_stream(struct __test_metadata *_metadata,
 	ASSERT_EQ(-1, nofd);
 	ASSERT_EQ(0, mig_set(in->device, ST_RESUMING, &fd));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, stream_write(fd, s->buf, s->len, piece));
+	ASSERT_EQ(0, stream_write(fd, s->p, s->len, piece));
 	ASSERT_EQ(0, mig_set(in->device, ST_STOP, &nofd));
 	ASSERT_EQ(-1, nofd);
 	ASSERT_EQ(ST_STOP, vs_mig_get_state(in->device));
 	/* the resume fd is dead once RESUMING is left */
-	EXPECT_EQ(-1, write(fd, s->buf, 1));
+	EXPECT_EQ(-1, write(fd, s->p, 1));
 	EXPECT_EQ(ENODEV, errno);
 	close(fd);
 }
@@ -622,7 +559,7 @@ static void content_check(struct __test_metadata *_metadata,
 
 FIXTURE(fsm) {
 	struct pair p;
-	struct stream good;	/* a stream B saved, for RESUMING */
+	struct vs_buf good;	/* a stream B saved, for RESUMING */
 };
 
 FIXTURE_VARIANT(fsm) {
@@ -649,7 +586,7 @@ FIXTURE_SETUP(fsm)
 
 FIXTURE_TEARDOWN(fsm)
 {
-	stream_free(&self->good);
+	vs_buf_free(&self->good);
 	pair_teardown(&self->p);
 }
 
@@ -696,7 +633,7 @@ static bool save_fd_alive(int fd)
 }
 
 static void reach_state(struct __test_metadata *_metadata, struct pair *p,
-			const struct stream *good, __u32 from, int *from_fd)
+			const struct vs_buf *good, __u32 from, int *from_fd)
 {
 	int fd;
 
@@ -713,12 +650,12 @@ static void reach_state(struct __test_metadata *_metadata, struct pair *p,
 		TH_LOG("RUNNING -> %s: data_fd %d", sname(from), fd);
 	}
 	if (from == ST_RESUMING)
-		ASSERT_EQ(0, stream_write(fd, good->buf, good->len, 0));
+		ASSERT_EQ(0, stream_write(fd, good->p, good->len, 0));
 	*from_fd = fd;
 }
 
 static void check_arc(struct __test_metadata *_metadata, struct pair *p,
-		      const struct stream *good, __u32 from, __u32 to)
+		      const struct vs_buf *good, __u32 from, __u32 to)
 {
 	bool ok = arc_allowed(from, to, p->precopy);
 	int from_fd, fd, ret;
@@ -984,13 +921,13 @@ static __u32 quiesce_midring(struct __test_metadata *_metadata,
 }
 
 /* The HW section of a stream (the last one, if several), or NULL. */
-static const struct vslice_stream_hw *stream_hw(const struct stream *s)
+static const struct vslice_stream_hw *stream_hw(const struct vs_buf *s)
 {
 	long off = stream_find_sec(s, VSLICE_SEC_HW);
 
 	if (off < 0)
 		return NULL;
-	return (const void *)(s->buf + off + sizeof(struct vslice_stream_sec));
+	return (const void *)(s->p + off + sizeof(struct vslice_stream_sec));
 }
 
 /* The state A had when its stream ended; compared with B after loading. */
@@ -1005,7 +942,7 @@ struct saved {
  * then runs both: A resumes from STOP_COPY, B from STOP.
  */
 static void restore_and_continue(struct __test_metadata *_metadata,
-				 struct pair *p, const struct stream *s,
+				 struct pair *p, const struct vs_buf *s,
 				 const struct saved *sv, int a_fd,
 				 __u32 total_cmds)
 {
@@ -1099,14 +1036,14 @@ static void restore_and_continue(struct __test_metadata *_metadata,
 
 /* Read pre-copy data until ENOMSG with the engine idle. */
 static void drain_precopy(struct __test_metadata *_metadata, struct pair *p,
-			  int fd, struct stream *s, size_t *got)
+			  int fd, struct vs_buf *s, size_t *got)
 {
 	struct timespec ts = { 0, 2000000 };
 	size_t n, total = 0;
 	int ret, i;
 
 	for (i = 0; i < 100000; i++) {
-		ret = stream_read(fd, s, &n);
+		ret = vs_buf_read_fd(fd, s, &n);
 		total += n;
 		ASSERT_EQ(-ENOMSG, ret) {
 			TH_LOG("pre-copy read: %s", strerror(-ret));
@@ -1115,7 +1052,7 @@ static void drain_precopy(struct __test_metadata *_metadata, struct pair *p,
 		    vs_rd32(&p->a, VSLICE_REG_RING_TAIL) &&
 		    !(vs_rd32(&p->a, VSLICE_REG_STATUS) & VSLICE_STATUS_BUSY)) {
 			/* idle: one more pass picks up the last pages */
-			ret = stream_read(fd, s, &n);
+			ret = vs_buf_read_fd(fd, s, &n);
 			total += n;
 			ASSERT_EQ(-ENOMSG, ret);
 			break;
@@ -1129,7 +1066,7 @@ static void drain_precopy(struct __test_metadata *_metadata, struct pair *p,
 TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	struct saved sv = { 0 };
 	__u64 ini = 0, dirty = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
 	__u64 reported = 0;
@@ -1223,7 +1160,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 
 	/* quiesce mid-ring: many commands, then straight to PRE_COPY_P2P */
 	total += quiesce_midring(_metadata, p, ST_PRE_COPY_P2P, ST_PRE_COPY, 3);
-	ASSERT_EQ(-ENOMSG, stream_read(fd, &s, &got));
+	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, &got));
 	EXPECT_EQ(0, vs_mig_precopy_info(fd, &ini, &dirty));
 	EXPECT_EQ(0u, dirty);
 	if (p->data_size)
@@ -1237,7 +1174,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	if (nofd >= 0)
 		close(nofd);
 	EXPECT_EQ(-EINVAL, vs_mig_precopy_info(fd, NULL, NULL));
-	ASSERT_EQ(0, stream_read(fd, &s, &stop_bytes));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, &stop_bytes));
 	EXPECT_EQ(0, read(fd, page, sizeof(page)));	/* EOF stays EOF */
 	ksft_print_msg("stream %zu bytes, stop-copy %zu, MIG_DATA_SIZE before it %llu\n",
 		       s.len, stop_bytes, (unsigned long long)reported);
@@ -1261,14 +1198,14 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 
 	close(fd);
 	free(sv.vram);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* The same without PRE_COPY: RUNNING -> RUNNING_P2P mid-ring -> STOP_COPY. */
 TEST_F_TIMEOUT(mig, stopcopy_midring_roundtrip, 900)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	struct saved sv = { 0 };
 	__u64 reported = 0;
 	char dsbuf[32];
@@ -1292,7 +1229,7 @@ TEST_F_TIMEOUT(mig, stopcopy_midring_roundtrip, 900)
 		EXPECT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, stream_read(fd, &s, NULL));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, NULL));
 	ksft_print_msg("stop-copy stream %zu bytes, MIG_DATA_SIZE in RUNNING_P2P %s\n",
 		       s.len, ds_str(p, reported, dsbuf));
 	if (p->data_size) {
@@ -1307,7 +1244,7 @@ TEST_F_TIMEOUT(mig, stopcopy_midring_roundtrip, 900)
 	restore_and_continue(_metadata, p, &s, &sv, fd, total);
 	close(fd);
 	free(sv.vram);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1332,7 +1269,7 @@ static int enter_resuming(struct __test_metadata *_metadata,
  */
 static void recover_and_load(struct __test_metadata *_metadata,
 			     struct pair *p, int fd, int leave_err,
-			     const struct stream *good)
+			     const struct vs_buf *good)
 {
 	char c = 0;
 
@@ -1351,7 +1288,7 @@ static void recover_and_load(struct __test_metadata *_metadata,
 }
 
 static void good_stream(struct __test_metadata *_metadata, struct pair *p,
-			struct stream *s)
+			struct vs_buf *s)
 {
 	content_make(_metadata, &p->a);
 	save_stopcopy(_metadata, &p->a, s);
@@ -1360,7 +1297,7 @@ static void good_stream(struct __test_metadata *_metadata, struct pair *p,
 
 TEST_F(mig, good_stream_loads)
 {
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 
 	good_stream(_metadata, &self->p, &s);
 	ksft_print_msg("small stream (19 pages written): %zu bytes\n", s.len);
@@ -1368,33 +1305,33 @@ TEST_F(mig, good_stream_loads)
 	load_stream(_metadata, &self->p.b, &s, 0);
 	ASSERT_EQ(0, mig_set(self->p.b.device, ST_RUNNING, NULL));
 	content_check(_metadata, &self->p.b);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
-static void patch_hdr(struct stream *s, size_t field_off, __u16 val)
+static void patch_hdr(struct vs_buf *s, size_t field_off, __u16 val)
 {
-	struct vslice_stream_hdr *h = (void *)s->buf;
+	struct vslice_stream_hdr *h = (void *)s->p;
 
-	memcpy(s->buf + field_off, &val, sizeof(val));
+	memcpy(s->p + field_off, &val, sizeof(val));
 	h->hdr_crc = vs_crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc));
 }
 
 TEST_F(mig, newer_format_version_rejected)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 }, bad = { 0 };
+	struct vs_buf s = { 0 }, bad = { 0 };
 	struct vslice_stream_hdr *h;
 	int fd;
 
 	good_stream(_metadata, p, &s);
-	h = (void *)s.buf;
+	h = (void *)s.p;
 	/* our CRC32C agrees with the driver's */
 	ASSERT_EQ(h->hdr_crc,
 		  vs_crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc)));
 	ASSERT_EQ(VSLICE_STREAM_VERSION_MAJOR, h->major);
 
-	ASSERT_EQ(0, stream_reserve(&bad, s.len));
-	memcpy(bad.buf, s.buf, s.len);
+	ASSERT_EQ(0, vs_buf_reserve(&bad, s.len));
+	memcpy(bad.p, s.p, s.len);
 	bad.len = s.len;
 
 	/* major + 1 */
@@ -1402,33 +1339,33 @@ TEST_F(mig, newer_format_version_rejected)
 		  VSLICE_STREAM_VERSION_MAJOR + 1);
 	fd = enter_resuming(_metadata, &p->b);
 	EXPECT_EQ(-EPROTONOSUPPORT,
-		  stream_write(fd, bad.buf, sizeof(struct vslice_stream_hdr), 0));
+		  stream_write(fd, bad.p, sizeof(struct vslice_stream_hdr), 0));
 	recover_and_load(_metadata, p, fd, -EPROTONOSUPPORT, &s);
 
 	/* minor newer than ours */
-	memcpy(bad.buf, s.buf, s.len);
+	memcpy(bad.p, s.p, s.len);
 	patch_hdr(&bad, offsetof(struct vslice_stream_hdr, minor),
 		  VSLICE_STREAM_VERSION_MINOR + 1);
 	fd = enter_resuming(_metadata, &p->b);
-	EXPECT_EQ(-EPROTONOSUPPORT, stream_write(fd, bad.buf, bad.len, 0));
+	EXPECT_EQ(-EPROTONOSUPPORT, stream_write(fd, bad.p, bad.len, 0));
 	recover_and_load(_metadata, p, fd, -EPROTONOSUPPORT, &s);
 
 	/* major - 1 (an older incompatible format) */
-	memcpy(bad.buf, s.buf, s.len);
+	memcpy(bad.p, s.p, s.len);
 	patch_hdr(&bad, offsetof(struct vslice_stream_hdr, major),
 		  VSLICE_STREAM_VERSION_MAJOR - 1);
 	fd = enter_resuming(_metadata, &p->b);
-	EXPECT_EQ(-EPROTONOSUPPORT, stream_write(fd, bad.buf, bad.len, 0));
+	EXPECT_EQ(-EPROTONOSUPPORT, stream_write(fd, bad.p, bad.len, 0));
 	recover_and_load(_metadata, p, fd, -EPROTONOSUPPORT, &s);
 
-	stream_free(&bad);
-	stream_free(&s);
+	vs_buf_free(&bad);
+	vs_buf_free(&s);
 }
 
 TEST_F(mig, bitflip_in_vram_rejected)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 }, bad = { 0 };
+	struct vs_buf s = { 0 }, bad = { 0 };
 	const struct vslice_stream_sec *sec;
 	long off;
 	size_t at;
@@ -1437,16 +1374,16 @@ TEST_F(mig, bitflip_in_vram_rejected)
 	good_stream(_metadata, p, &s);
 	off = stream_find_sec(&s, VSLICE_SEC_VRAM);
 	ASSERT_LT(0, off);
-	sec = (const void *)(s.buf + off);
+	sec = (const void *)(s.p + off);
 	at = off + sizeof(*sec) + sizeof(struct vslice_stream_vram) +
 	     (sec->len - sizeof(struct vslice_stream_vram)) / 2;
-	ASSERT_EQ(0, stream_reserve(&bad, s.len));
-	memcpy(bad.buf, s.buf, s.len);
+	ASSERT_EQ(0, vs_buf_reserve(&bad, s.len));
+	memcpy(bad.p, s.p, s.len);
 	bad.len = s.len;
-	bad.buf[at] ^= 0x10;
+	bad.p[at] ^= 0x10;
 
 	fd = enter_resuming(_metadata, &p->b);
-	EXPECT_EQ(-EBADMSG, stream_write(fd, bad.buf, bad.len, 0)) {
+	EXPECT_EQ(-EBADMSG, stream_write(fd, bad.p, bad.len, 0)) {
 		TH_LOG("bit flip at byte %zu of %zu (VRAM section at %ld)",
 		       at, bad.len, off);
 	}
@@ -1454,17 +1391,17 @@ TEST_F(mig, bitflip_in_vram_rejected)
 
 	/* the same in 1 KiB pieces: the write that completes the section fails */
 	fd = enter_resuming(_metadata, &p->b);
-	EXPECT_EQ(-EBADMSG, stream_write(fd, bad.buf, bad.len, 1024));
+	EXPECT_EQ(-EBADMSG, stream_write(fd, bad.p, bad.len, 1024));
 	recover_and_load(_metadata, p, fd, -EBADMSG, &s);
 
-	stream_free(&bad);
-	stream_free(&s);
+	vs_buf_free(&bad);
+	vs_buf_free(&s);
 }
 
 TEST_F(mig, truncated_stream_rejected)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	size_t cuts[4];
 	unsigned int i;
 	int fd;
@@ -1476,37 +1413,37 @@ TEST_F(mig, truncated_stream_rejected)
 	cuts[3] = s.len - 1;
 	for (i = 0; i < ARRAY_SIZE(cuts); i++) {
 		fd = enter_resuming(_metadata, &p->b);
-		EXPECT_EQ(0, stream_write(fd, s.buf, cuts[i], 4096));
+		EXPECT_EQ(0, stream_write(fd, s.p, cuts[i], 4096));
 		recover_and_load(_metadata, p, fd, -ENODATA, &s);
 	}
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 TEST_F(mig, bytes_after_end_rejected)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 }, bad = { 0 };
+	struct vs_buf s = { 0 }, bad = { 0 };
 	int fd;
 
 	good_stream(_metadata, p, &s);
-	ASSERT_EQ(0, stream_reserve(&bad, s.len + 64));
-	memcpy(bad.buf, s.buf, s.len);
-	memset(bad.buf + s.len, 0, 64);
+	ASSERT_EQ(0, vs_buf_reserve(&bad, s.len + 64));
+	memcpy(bad.p, s.p, s.len);
+	memset(bad.p + s.len, 0, 64);
 	bad.len = s.len + 64;
 
 	/* a separate write after a complete stream */
 	fd = enter_resuming(_metadata, &p->b);
-	EXPECT_EQ(0, stream_write(fd, s.buf, s.len, 0));
-	EXPECT_EQ(-EINVAL, stream_write(fd, bad.buf + s.len, 1, 0));
+	EXPECT_EQ(0, stream_write(fd, s.p, s.len, 0));
+	EXPECT_EQ(-EINVAL, stream_write(fd, bad.p + s.len, 1, 0));
 	recover_and_load(_metadata, p, fd, -EINVAL, &s);
 
 	/* trailing bytes inside the same write() */
 	fd = enter_resuming(_metadata, &p->b);
-	EXPECT_EQ(-EINVAL, stream_write(fd, bad.buf, bad.len, bad.len));
+	EXPECT_EQ(-EINVAL, stream_write(fd, bad.p, bad.len, bad.len));
 	recover_and_load(_metadata, p, fd, -EINVAL, &s);
 
-	stream_free(&bad);
-	stream_free(&s);
+	vs_buf_free(&bad);
+	vs_buf_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1517,7 +1454,7 @@ TEST_F_TIMEOUT(mig, resume_accepts_any_split, 300)
 {
 	static const size_t pieces[] = { 1, 4096, 0 };
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	unsigned int i;
 	__u64 seed = time(NULL);
 
@@ -1534,7 +1471,7 @@ TEST_F_TIMEOUT(mig, resume_accepts_any_split, 300)
 			TH_LOG("failed with pieces of %zu (0 = random)",
 			       pieces[i]);
 	}
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1544,14 +1481,14 @@ TEST_F_TIMEOUT(mig, resume_accepts_any_split, 300)
 TEST_F(mig, close_in_resuming)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	char c = 0;
 	int fd;
 
 	good_stream(_metadata, p, &s);
 	fd = enter_resuming(_metadata, &p->b);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, stream_write(fd, s.buf, s.len / 2, 0));
+	ASSERT_EQ(0, stream_write(fd, s.p, s.len / 2, 0));
 
 	vs_close(&p->b);
 	EXPECT_EQ(-1, write(fd, &c, 1));
@@ -1566,13 +1503,13 @@ TEST_F(mig, close_in_resuming)
 	load_stream(_metadata, &p->b, &s, 0);
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
 	content_check(_metadata, &p->b);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 TEST_F(mig, close_in_precopy)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	char buf[64];
 	int fd;
 
@@ -1596,13 +1533,13 @@ TEST_F(mig, close_in_precopy)
 	/* a new session works */
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-ENOMSG, stream_read(fd, &s, NULL));
+	EXPECT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, NULL));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, NULL));
-	EXPECT_EQ(0, stream_read(fd, &s, NULL));
+	EXPECT_EQ(0, vs_buf_read_fd(fd, &s, NULL));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_RUNNING, NULL));
 	close(fd);
 	load_stream(_metadata, &p->b, &s, 0);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 TEST_F(mig, close_in_stop_copy)
@@ -1627,7 +1564,7 @@ TEST_F(mig, close_in_stop_copy)
 TEST_F(mig, data_size_never_zero)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	__u64 len = 0;
 	int fd;
 
@@ -1641,7 +1578,7 @@ TEST_F(mig, data_size_never_zero)
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len);
-	ASSERT_EQ(0, stream_read(fd, &s, NULL));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, NULL));
 	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len) {
 		TH_LOG("MIG_DATA_SIZE is 0 in STOP_COPY after EOF");
@@ -1656,14 +1593,14 @@ TEST_F(mig, data_size_never_zero)
 	if (p->precopy) {
 		ASSERT_EQ(0, mig_set(p->a.device, ST_RUNNING, NULL));
 		ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
-		EXPECT_EQ(-ENOMSG, stream_read(fd, &s, NULL));
+		EXPECT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, NULL));
 		ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 		EXPECT_LT(0u, len) {
 			TH_LOG("MIG_DATA_SIZE is 0 in a drained PRE_COPY");
 		}
 		close(fd);
 	}
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 struct racer {
@@ -1716,7 +1653,7 @@ TEST_F_TIMEOUT(mig, reset_races_save_session, 120)
 	struct pair *p = &self->p;
 	struct racer r = { .in = &p->a, .fd = -1 };
 	struct timespec ts = { 0, 0 };
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	pthread_t rd, rs;
 	time_t end;
 	unsigned long sessions = 0;
@@ -1763,7 +1700,7 @@ TEST_F_TIMEOUT(mig, reset_races_save_session, 120)
 	load_stream(_metadata, &p->b, &s, 0);
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
 	content_check(_metadata, &p->b);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /*
@@ -1774,7 +1711,7 @@ TEST_F_TIMEOUT(mig, reset_races_save_session, 120)
 TEST_F(mig, error_state_needs_reset)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	__u64 len = 0;
 	__u32 to;
 	char c;
@@ -1813,7 +1750,7 @@ TEST_F(mig, error_state_needs_reset)
 	/* a failure in a resume session too: its fd dies with it */
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RESUMING, &fd));
 	ASSERT_EQ(0, vs_fault_set("fail_arc", 1));	/* STOP */
-	EXPECT_EQ(0, stream_write(fd, s.buf, s.len, 0));
+	EXPECT_EQ(0, stream_write(fd, s.p, s.len, 0));
 	EXPECT_EQ(-EIO, mig_set(p->b.device, ST_RUNNING, NULL));
 	vs_fault_set("fail_arc", -1);
 	EXPECT_EQ(ST_ERROR, vs_mig_get_state(p->b.device));
@@ -1822,7 +1759,7 @@ TEST_F(mig, error_state_needs_reset)
 	close(fd);
 	ASSERT_EQ(0, vs_dev_reset(p->b.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1846,7 +1783,7 @@ FIXTURE_TEARDOWN(xtype)
 TEST_F(xtype, other_type_rejected_at_header)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 }, own = { 0 };
+	struct vs_buf s = { 0 }, own = { 0 };
 	char c = 0;
 	int fd;
 
@@ -1854,7 +1791,7 @@ TEST_F(xtype, other_type_rejected_at_header)
 	fd = enter_resuming(_metadata, &p->b);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(-EOPNOTSUPP,
-		  stream_write(fd, s.buf, sizeof(struct vslice_stream_hdr), 0));
+		  stream_write(fd, s.p, sizeof(struct vslice_stream_hdr), 0));
 	EXPECT_EQ(-EOPNOTSUPP, mig_set(p->b.device, ST_RUNNING, NULL));
 	ASSERT_EQ(0, vs_dev_reset(p->b.device));
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
@@ -1870,8 +1807,8 @@ TEST_F(xtype, other_type_rejected_at_header)
 	load_stream(_metadata, &p->b, &own, 0);
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
 	content_check(_metadata, &p->b);
-	stream_free(&own);
-	stream_free(&s);
+	vs_buf_free(&own);
+	vs_buf_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1924,7 +1861,7 @@ static void check_8m(struct __test_metadata *_metadata, struct vs_inst *in,
 TEST_F(size, untouched_stream_is_tiny)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	__u64 reported = 0;
 	char dsbuf[32];
 	int fd;
@@ -1932,7 +1869,7 @@ TEST_F(size, untouched_stream_is_tiny)
 	if (p->data_size)
 		ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
-	ASSERT_EQ(0, stream_read(fd, &s, NULL));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, NULL));
 	close(fd);
 	ksft_print_msg("untouched 512 MiB instance: stop-copy stream %zu bytes, MIG_DATA_SIZE %s\n",
 		       s.len, ds_str(p, reported, dsbuf));
@@ -1945,13 +1882,13 @@ TEST_F(size, untouched_stream_is_tiny)
 	load_stream(_metadata, &p->b, &s, 0);
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
 	EXPECT_EQ(0, vram_check_pat(&p->b, 0, VS_MIB, 0));
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 TEST_F_TIMEOUT(size, converged_precopy_leaves_little, 300)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	__u64 reported = 0, ini = 0, dirty = 0;
 	size_t pre, stop;
 	int fd;
@@ -1960,16 +1897,16 @@ TEST_F_TIMEOUT(size, converged_precopy_leaves_little, 300)
 		SKIP(return, NO_PRECOPY);
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
-	ASSERT_EQ(-ENOMSG, stream_read(fd, &s, &pre));
+	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, &pre));
 	ASSERT_EQ(0, vs_mig_precopy_info(fd, &ini, &dirty));
 	EXPECT_EQ(0u, ini);
 	EXPECT_EQ(0u, dirty);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY_P2P, NULL));
-	EXPECT_EQ(-ENOMSG, stream_read(fd, &s, NULL));
+	EXPECT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, NULL));
 	if (p->data_size)
 		ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, NULL));
-	ASSERT_EQ(0, stream_read(fd, &s, &stop));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, &stop));
 	close(fd);
 	ksft_print_msg("8 MiB, converged: pre-copy %zu, stop-copy %zu, MIG_DATA_SIZE %llu\n",
 		       pre, stop, (unsigned long long)reported);
@@ -1984,21 +1921,21 @@ TEST_F_TIMEOUT(size, converged_precopy_leaves_little, 300)
 	load_stream(_metadata, &p->b, &s, 0);
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
 	check_8m(_metadata, &p->b, false);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* MIG_DATA_SIZE taken in RUNNING vs the stop-copy that follows. */
 static void data_size_case(struct __test_metadata *_metadata, struct pair *p,
 			   bool sparse)
 {
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	__u64 reported = 0;
 	int fd;
 
 	write_8m(_metadata, &p->a, sparse);
 	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
-	ASSERT_EQ(0, stream_read(fd, &s, NULL));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, NULL));
 	close(fd);
 	ksft_print_msg("8 MiB %s: MIG_DATA_SIZE in RUNNING %llu, stop-copy %zu bytes (+%lld)\n",
 		       sparse ? "as 2048 lone pages" : "in 1 MiB chunks",
@@ -2010,7 +1947,7 @@ static void data_size_case(struct __test_metadata *_metadata, struct pair *p,
 	load_stream(_metadata, &p->b, &s, 0);
 	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
 	check_8m(_metadata, &p->b, sparse);
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 TEST_F_TIMEOUT(size, data_size_matches_stopcopy, 300)
@@ -2031,7 +1968,7 @@ TEST_F_TIMEOUT(size, data_size_matches_sparse_stopcopy, 300)
 TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	__u64 reported = 0;
 	size_t stop;
 	int fd, i;
@@ -2042,7 +1979,7 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 		SKIP(return, NO_DATA_SIZE);
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
-	ASSERT_EQ(-ENOMSG, stream_read(fd, &s, NULL));
+	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, NULL));
 	/* 1 MiB contiguous and 16 lone pages dirtied again */
 	ASSERT_EQ(0, vram_write_pat(&p->a, 64 * VS_MIB, VS_MIB, 0x900));
 	for (i = 0; i < 16; i++) {
@@ -2052,7 +1989,7 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY_P2P, NULL));
 	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &reported));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, NULL));
-	ASSERT_EQ(0, stream_read(fd, &s, &stop));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, &stop));
 	close(fd);
 	ksft_print_msg("1 MiB + 16 pages dirtied: MIG_DATA_SIZE %llu, stop-copy %zu\n",
 		       (unsigned long long)reported, stop);
@@ -2069,7 +2006,7 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 					    4096, 0x901 + i));
 	}
 	EXPECT_EQ(0, vram_check_pat(&p->b, 0, VS_MIB, 0x800));
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2100,7 +2037,7 @@ static double now_s(void)
 TEST_F_TIMEOUT(mig, long_read_yields_the_lock_and_stops_when_killed, 300)
 {
 	struct pair *p = &self->p;
-	struct stream s = { 0 };
+	struct vs_buf s = { 0 };
 	double t_kill, t_dead;
 	long long seen = 0, by_child;
 	size_t rest, i;
@@ -2148,7 +2085,7 @@ TEST_F_TIMEOUT(mig, long_read_yields_the_lock_and_stops_when_killed, 300)
 	t_dead = now_s();
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	by_child = vs_mig_watch(p->a.uuid, "stopcopy_bytes");
-	ASSERT_EQ(0, stream_read(fd, &s, &rest));
+	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, &rest));
 	close(fd);
 	ksft_print_msg("seen during the read %lld, child %lld, left %zu; reaped in %.3f s\n",
 		       seen, by_child, rest, t_dead - t_kill);
@@ -2159,7 +2096,7 @@ TEST_F_TIMEOUT(mig, long_read_yields_the_lock_and_stops_when_killed, 300)
 	/* the channel is still good after the killed reader */
 	EXPECT_EQ(ST_STOP_COPY, vs_mig_get_state(p->a.device));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_RUNNING, NULL));
-	stream_free(&s);
+	vs_buf_free(&s);
 }
 
 /* Last (fixtures run in the order they are defined): no splat anywhere. */

@@ -372,38 +372,76 @@ void vs_stream_hdr_reseal(struct vslice_stream_hdr *h)
 	h->hdr_crc = vs_crc32c(h, offsetof(struct vslice_stream_hdr, hdr_crc));
 }
 
-int vs_stream_read_all(int fd, uint8_t **buf, size_t *len)
-{
-	size_t cap = 1 << 16, got = 0;
-	uint8_t *b = malloc(cap), *nb;
-	ssize_t n;
+#define VS_BUF_STEP	(1024 * 1024)
 
-	if (!b)
+int vs_buf_reserve(struct vs_buf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : VS_BUF_STEP;
+	uint8_t *p;
+
+	while (cap - b->len < more)
+		cap *= 2;
+	if (cap == b->cap)
+		return 0;
+	p = realloc(b->p, cap);
+	if (!p)
 		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+int vs_buf_put(struct vs_buf *b, const void *p, size_t n)
+{
+	if (vs_buf_reserve(b, n))
+		return -ENOMEM;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void vs_buf_free(struct vs_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+int vs_buf_read_fd(int fd, struct vs_buf *b, size_t *got)
+{
+	size_t before = b->len;
+	ssize_t n;
+	int ret;
+
 	for (;;) {
-		if (cap - got < 4096) {
-			nb = realloc(b, cap * 2);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-			cap *= 2;
+		if (vs_buf_reserve(b, VS_BUF_STEP)) {
+			ret = -ENOMEM;
+			break;
 		}
-		n = read(fd, b + got, cap - got);
+		n = read(fd, b->p + b->len, VS_BUF_STEP);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			n = -errno;
-			free(b);
-			return n;
-		}
-		if (!n)
+		if (n <= 0) {
+			ret = n ? -errno : 0;
 			break;
-		got += n;
+		}
+		b->len += n;
 	}
-	*buf = b;
-	*len = got;
+	if (got)
+		*got = b->len - before;
+	return ret;
+}
+
+int vs_stream_read_all(int fd, uint8_t **buf, size_t *len)
+{
+	struct vs_buf b = { 0 };
+	int ret = vs_buf_read_fd(fd, &b, NULL);
+
+	if (ret) {
+		vs_buf_free(&b);
+		return ret;
+	}
+	*buf = b.p;
+	*len = b.len;
 	return 0;
 }
 

@@ -141,6 +141,25 @@ int vs_mig_precopy_info_flags(int data_fd, __u32 *flags, __u64 *initial,
 			      __u64 *dirty);
 
 /*
+ * A growing byte buffer (streams, files); zero-initialise it.
+ * vs_buf_reserve(): room for @more bytes after @len, 0 or -ENOMEM.
+ * vs_buf_put(): append.  vs_buf_free(): free and zero it.
+ * vs_buf_read_fd(): append what a save fd gives until EOF (0), a pre-copy
+ * temporary end (-ENOMSG) or another -errno; *@got (optional) gets the
+ * bytes this call read.
+ */
+struct vs_buf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+};
+
+int vs_buf_reserve(struct vs_buf *b, size_t more);
+int vs_buf_put(struct vs_buf *b, const void *p, size_t n);
+void vs_buf_free(struct vs_buf *b);
+int vs_buf_read_fd(int fd, struct vs_buf *b, size_t *got);
+
+/*
  * Whole v2 streams.  vs_stream_read_all(): read @fd to EOF into a malloc'd
  * buffer (*buf, *len; free() it), 0 or -errno.  vs_stream_write_all():
  * write @len bytes in pieces of at most @piece (0: all at once), 0 or the
