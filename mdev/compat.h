@@ -35,9 +35,11 @@
 #ifdef VSLICE_HDR_CHECK_PRECOPY
 #define VSLICE_HAVE_PRECOPY_INFO_V2	1
 #define vslice_precopy_info_v2(vdev)	((vdev)->precopy_info_v2)
+#define VSLICE_PRECOPY_INFO_REINIT	VFIO_PRECOPY_INFO_REINIT
 #else
 #define VSLICE_HAVE_PRECOPY_INFO_V2	0
 #define vslice_precopy_info_v2(vdev)	false
+#define VSLICE_PRECOPY_INFO_REINIT	0
 #endif
 
 /* 6.11+ gives each vfio_device an inode whose mapping covers its mmaps. */

@@ -94,6 +94,8 @@ enum vslice_save_mode {
  * @run_pos:	save: bytes of @run's pages already read
  * @scan_from:	save: where the next dirty-page scan starts
  * @initial_left: save: pre-copy initial bytes not yet read
+ * @plane:	save: the active scanout plane when the initial bytes were
+ *		last counted (see vslice_precopy_reinit())
  * @loader:	resume: the stream parser
  * @hw:		resume: the HW section, applied when END validates
  * @total:	bytes moved through this channel
@@ -117,6 +119,7 @@ struct vslice_data_file {
 	size_t run_pos;
 	unsigned long scan_from;
 	u64 initial_left;
+	struct vslice_plane plane;
 	struct vslice_loader loader;
 	struct vslice_stream_hw hw;
 	u64 total;
@@ -620,6 +623,32 @@ static int vslice_precopy_info_in(struct vslice_data_file *f,
 #endif
 }
 
+/*
+ * VFIO_PRECOPY_INFO_REINIT, for users that opted in (7.1+): the guest
+ * pointed the scanout plane at another framebuffer (or turned it on) during
+ * pre-copy.  The picture the destination could show is then stale: it must
+ * have the new framebuffer before switchover, so every byte pending now -
+ * the new framebuffer's unsent pages among them - becomes initial data
+ * again, and a QEMU that re-arms switchover-ack waits for it.  Turning the
+ * plane off needs no data and reports nothing.  Other users keep the
+ * classic contract (initial_bytes only decreases): for them those bytes
+ * are dirty_bytes, as before.  Returns the flags to report.
+ */
+static u32 vslice_precopy_reinit(struct vslice_data_file *f)
+{
+	struct vslice_plane now;
+
+	lockdep_assert_held(&f->lock);
+	vslice_plane_get(f->vd, &now);
+	if (!memcmp(&now, &f->plane, sizeof(now)))
+		return 0;
+	f->plane = now;
+	if (!vslice_precopy_info_v2(&f->vd->vdev) || !now.format)
+		return 0;
+	f->initial_left = vslice_save_pending(f, false);
+	return VSLICE_PRECOPY_INFO_REINIT;
+}
+
 static long vslice_precopy_info(struct vslice_data_file *f,
 				unsigned long arg)
 {
@@ -646,6 +675,7 @@ static long vslice_precopy_info(struct vslice_data_file *f,
 	ret = vslice_precopy_info_in(f, arg, &info);
 	if (ret)
 		goto out;
+	info.flags |= vslice_precopy_reinit(f);
 	pending = vslice_save_pending(f, false);
 	info.initial_bytes = min(f->initial_left, pending);
 	info.dirty_bytes = pending - info.initial_bytes;
@@ -780,6 +810,7 @@ static int vslice_mig_open_save(struct vslice_dev *vd,
 	vslice_vram_track_start(vd);
 	mutex_lock(&f->lock);
 	f->initial_left = vslice_save_pending(f, false);
+	vslice_plane_get(vd, &f->plane);
 	mutex_unlock(&f->lock);
 	spin_lock(&vd->mig.stats.lock);
 	vslice_stats_clear(&vd->mig.stats);
