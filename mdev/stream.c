@@ -332,6 +332,42 @@ static void vslice_ld_expect(struct vslice_loader *l,
 	l->phase = phase;
 	l->need = need;
 	l->fill = 0;
+	l->direct = false;
+	l->dst = NULL;
+}
+
+/*
+ * Offset in the unit buffer where a VRAM section's pages start: the
+ * section header, then the run header (first, count).
+ */
+#define VSLICE_LD_PAGES_AT	(VSLICE_STREAM_SEC_SIZE + \
+				 sizeof(struct vslice_stream_vram))
+
+/*
+ * Does the section being collected land its pages at ops->vram_dst()?
+ * Decided once its run header is in: only when the callback exists and
+ * the run header is one vslice_ld_run() will accept, so that a damaged
+ * section is collected in the buffer as before and refused with the same
+ * errno, in the same order (checksum first).  The CRC of the payload is
+ * then kept page by page as the pages complete (vslice_loader_commit()).
+ */
+static void vslice_ld_try_direct(struct vslice_loader *l)
+{
+	const struct vslice_stream_sec *s = (const void *)l->buf;
+	const struct vslice_stream_vram *v = vslice_sec_payload(l->buf);
+	u64 first = le64_to_cpu(v->first);
+	u32 count = le32_to_cpu(v->count);
+	u64 last;
+
+	if (le32_to_cpu(s->type) != VSLICE_SEC_VRAM || v->reserved ||
+	    !count || count > VSLICE_STREAM_MAX_RUN ||
+	    le32_to_cpu(s->len) != sizeof(*v) +
+				   count * VSLICE_STREAM_PAGE_SIZE ||
+	    check_add_overflow(first, (u64)count, &last) || last > l->npages)
+		return;
+	l->direct = true;
+	l->run_first = first;
+	l->pcrc = vslice_crc32c(VSLICE_CRC_SEED, v, sizeof(*v));
 }
 
 static int vslice_ld_hdr(struct vslice_loader *l)
@@ -397,7 +433,8 @@ static int vslice_ld_run(struct vslice_loader *l, u32 type, u32 len)
 		return l->ops->vram_zero ?
 		       l->ops->vram_zero(l->ctx, first, count) : 0;
 	return l->ops->vram ?
-	       l->ops->vram(l->ctx, first, count, vslice_sec_pages(l->buf)) : 0;
+	       l->ops->vram(l->ctx, first, count,
+			    l->direct ? NULL : vslice_sec_pages(l->buf)) : 0;
 }
 
 static int vslice_ld_hw(struct vslice_loader *l)
@@ -431,10 +468,14 @@ static int vslice_ld_payload(struct vslice_loader *l)
 	u32 type = le32_to_cpu(s->type);
 	u32 len = le32_to_cpu(s->len);
 	u64 bytes;
+	u32 crc;
 	int ret;
 
-	if (le32_to_cpu(s->crc) !=
-	    vslice_crc32c_sum(vslice_sec_payload(l->buf), len))
+	if (l->direct)
+		crc = l->pcrc ^ VSLICE_CRC_SEED;
+	else
+		crc = vslice_crc32c_sum(vslice_sec_payload(l->buf), len);
+	if (le32_to_cpu(s->crc) != crc)
 		return -EBADMSG;
 	if (check_add_overflow(l->bytes, (u64)l->need, &bytes))
 		return -EINVAL;
@@ -506,6 +547,7 @@ ssize_t vslice_loader_window(struct vslice_loader *l, void **dst,
 			     size_t avail)
 {
 	u32 room = l->need - l->fill;
+	u32 at, off;
 
 	*dst = l->buf + l->fill;
 	if (l->err)
@@ -514,6 +556,24 @@ ssize_t vslice_loader_window(struct vslice_loader *l, void **dst,
 		return 0;
 	if (l->phase == VSLICE_LD_DONE)
 		return vslice_ld_fail(l, -EINVAL);
+	if (l->direct) {
+		/* a page of a VRAM run: straight to where ops->vram_dst says */
+		at = l->fill - VSLICE_LD_PAGES_AT;
+		off = at % VSLICE_STREAM_PAGE_SIZE;
+		if (!l->dst) {
+			l->dst = l->ops->vram_dst(l->ctx, l->run_first +
+						  at / VSLICE_STREAM_PAGE_SIZE);
+			if (!l->dst)
+				return vslice_ld_fail(l, -ENOMEM);
+		}
+		*dst = l->dst + off;
+		room = VSLICE_STREAM_PAGE_SIZE - off;
+	} else if (l->phase == VSLICE_LD_PAYLOAD && l->ops->vram_dst &&
+		   l->fill < VSLICE_LD_PAGES_AT) {
+		/* stop after the run header: vslice_ld_try_direct() */
+		if (room > VSLICE_LD_PAGES_AT - l->fill)
+			room = VSLICE_LD_PAGES_AT - l->fill;
+	}
 	return avail < room ? avail : room;
 }
 
@@ -536,9 +596,28 @@ int vslice_loader_commit(struct vslice_loader *l, size_t n)
 		return 0;
 	if (l->phase == VSLICE_LD_DONE || n > l->need - l->fill)
 		return vslice_ld_fail(l, -EINVAL);
-	l->fill += n;
-	if (l->fill < l->need)
+	if (l->direct) {
+		u32 off = (l->fill - VSLICE_LD_PAGES_AT) %
+			  VSLICE_STREAM_PAGE_SIZE;
+
+		if (!l->dst || n > VSLICE_STREAM_PAGE_SIZE - off)
+			return vslice_ld_fail(l, -EINVAL);
+		l->fill += n;
+		if (off + n == VSLICE_STREAM_PAGE_SIZE) {
+			/* the page is whole and still in cache: sum it now */
+			l->pcrc = vslice_crc32c(l->pcrc, l->dst,
+						VSLICE_STREAM_PAGE_SIZE);
+			l->dst = NULL;
+		}
+	} else {
+		l->fill += n;
+	}
+	if (l->fill < l->need) {
+		if (l->phase == VSLICE_LD_PAYLOAD && l->ops->vram_dst &&
+		    l->fill == VSLICE_LD_PAGES_AT)
+			vslice_ld_try_direct(l);
 		return 0;
+	}
 
 	switch (l->phase) {
 	case VSLICE_LD_HDR:

@@ -95,7 +95,16 @@ size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
  * struct vslice_loader_ops - what the decoder calls for each valid unit
  * @hdr:	the stream header passed every check
  * @vram:	pages [@first, @first + @count) carry the data at @pages
- *		(@count * VSLICE_STREAM_PAGE_SIZE bytes)
+ *		(@count * VSLICE_STREAM_PAGE_SIZE bytes); @pages is NULL when
+ *		@vram_dst is set: the data is already where it said
+ * @vram_dst:	optional: where page @idx of the VRAM section being received
+ *		goes (VSLICE_STREAM_PAGE_SIZE bytes), or NULL for -ENOMEM.
+ *		The decoder copies the page bytes there as they arrive (no
+ *		copy into @buf), sums them, and calls @vram only if the
+ *		section then passes every check.  So the destination must
+ *		not be live state: a page of a section refused later has
+ *		been written anyway.  Asked once per page and section, only
+ *		for runs whose header is valid, before the checksum is known.
  * @vram_zero:	pages [@first, @first + @count) become zero (unwritten)
  * @hw:		the device state section
  * @end:	the END section passed every check; the stream is complete
@@ -110,6 +119,7 @@ size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
 struct vslice_loader_ops {
 	int (*hdr)(void *ctx, const struct vslice_stream_hdr *hdr);
 	int (*vram)(void *ctx, u64 first, u32 count, const void *pages);
+	void *(*vram_dst)(void *ctx, u64 idx);
 	int (*vram_zero)(void *ctx, u64 first, u32 count);
 	int (*hw)(void *ctx, const struct vslice_stream_hw *hw);
 	int (*end)(void *ctx);
@@ -139,6 +149,11 @@ enum vslice_loader_phase {
  * @bytes:	stream bytes accepted before the current unit
  * @seq:	sequence number the next section must carry
  * @hw_seen:	a HW section was accepted
+ * @direct:	the VRAM section being collected lands its pages at
+ *		ops->vram_dst() (its headers stay in @buf)
+ * @run_first:	@direct: the run's first page
+ * @pcrc:	@direct: CRC32C register over the payload received so far
+ * @dst:	@direct: the page being filled, NULL between pages
  * @err:	sticky error, 0 while the stream is good
  *
  * All fields are private to stream.c; use the functions below.
@@ -157,6 +172,10 @@ struct vslice_loader {
 	u64 bytes;
 	u32 seq;
 	bool hw_seen;
+	bool direct;
+	u64 run_first;
+	u32 pcrc;
+	u8 *dst;
 	int err;
 };
 

@@ -3,6 +3,7 @@
  * streamgen: stream builder, checksum fixer and recording decoder sink for
  * the stream codec's unit tests, fuzzer and seed corpus.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,10 +323,37 @@ static bool sg_run_ok(struct sg_sink *k, u64 first, u32 count)
 	return true;
 }
 
+/* Direct landing (ops->vram_dst): a run's page @idx goes to stage slot idx % 64. */
+static u8 *sg_stage_slot(struct sg_sink *k, u64 idx)
+{
+	return k->stage + (idx % VSLICE_STREAM_MAX_RUN) * SG_PAGE;
+}
+
+static void *sg_on_vram_dst(void *ctx, u64 idx)
+{
+	struct sg_sink *k = ctx;
+
+	if (idx >= k->npages)
+		k->bad = true;
+	return sg_stage_slot(k, idx);
+}
+
 static int sg_on_vram(void *ctx, u64 first, u32 count, const void *pages)
 {
 	struct sg_sink *k = ctx;
 	size_t bytes = (size_t)count * SG_PAGE;
+	u32 i;
+
+	if (!pages && k->stage && count <= VSLICE_STREAM_MAX_RUN) {
+		/* landed directly: gather the run in order */
+		for (i = 0; i < count; i++)
+			memcpy(k->gather + (size_t)i * SG_PAGE,
+			       sg_stage_slot(k, first + i), SG_PAGE);
+		pages = k->gather;
+	} else if (!pages) {
+		k->bad = true;
+		return -EINVAL;
+	}
 
 	if (sg_run_ok(k, first, count) && k->dst) {
 		memcpy(k->dst->vram + first * SG_PAGE, pages, bytes);
@@ -372,6 +400,16 @@ const struct vslice_loader_ops sg_sink_ops = {
 	.end = sg_on_end,
 };
 
+/* The same, with VRAM pages landing at vram_dst() as the module does. */
+static const struct vslice_loader_ops sg_sink_direct_ops = {
+	.hdr = sg_on_hdr,
+	.vram = sg_on_vram,
+	.vram_dst = sg_on_vram_dst,
+	.vram_zero = sg_on_zero,
+	.hw = sg_on_hw,
+	.end = sg_on_end,
+};
+
 void sg_sink_init(struct sg_sink *k, struct sg_model *dst,
 		  struct sg_event *ev, unsigned int max_ev)
 {
@@ -382,10 +420,11 @@ void sg_sink_init(struct sg_sink *k, struct sg_model *dst,
 	k->max_ev = ev ? max_ev : 0;
 }
 
-struct sg_result sg_decode(const u8 *data, size_t len,
-			   u32 type_id, u64 vram_size,
-			   struct sg_sink *sink, const size_t *splits,
-			   unsigned int nr_splits)
+static struct sg_result sg_decode_one(const u8 *data, size_t len,
+				      u32 type_id, u64 vram_size,
+				      struct sg_sink *sink,
+				      const size_t *splits,
+				      unsigned int nr_splits, bool direct)
 {
 	static u8 *buf;
 	struct sg_result r = { 0 };
@@ -400,7 +439,8 @@ struct sg_result sg_decode(const u8 *data, size_t len,
 			abort();
 	}
 	sink->npages = vram_size / SG_PAGE;
-	vslice_loader_init(&l, &sg_sink_ops, sink, buf, type_id, vram_size);
+	vslice_loader_init(&l, direct ? &sg_sink_direct_ops : &sg_sink_ops,
+			   sink, buf, type_id, vram_size);
 	while (off < len) {
 		n = len - off;
 		if (nr_splits && splits[i % nr_splits] < n)
@@ -418,5 +458,71 @@ struct sg_result sg_decode(const u8 *data, size_t len,
 	}
 	r.finish = vslice_loader_finish(&l);
 	r.complete = vslice_loader_complete(&l);
+	return r;
+}
+
+static bool sg_events_equal(const struct sg_event *a,
+			    const struct sg_event *b, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (a[i].kind != b[i].kind || a[i].first != b[i].first ||
+		    a[i].count != b[i].count || a[i].hash != b[i].hash)
+			return false;
+	return true;
+}
+
+/*
+ * Every decode runs twice: first with the VRAM pages landing directly at
+ * ops->vram_dst() (the module's way, into a copy of the sink and of its
+ * model), then collected in the unit buffer.  Both must agree on the
+ * result, every callback and the model they leave; a difference aborts.
+ */
+struct sg_result sg_decode(const u8 *data, size_t len,
+			   u32 type_id, u64 vram_size,
+			   struct sg_sink *sink, const size_t *splits,
+			   unsigned int nr_splits)
+{
+	static u8 *stage, *gather;
+	struct sg_sink dk = *sink;
+	struct sg_model dm;
+	struct sg_result rd, r;
+
+	if (!stage) {
+		stage = malloc((size_t)VSLICE_STREAM_MAX_RUN * SG_PAGE);
+		gather = malloc((size_t)VSLICE_STREAM_MAX_RUN * SG_PAGE);
+		if (!stage || !gather)
+			abort();
+	}
+	if (sink->dst) {
+		dm = *sink->dst;
+		dm.vram = xcalloc(dm.npages, SG_PAGE);
+		dm.written = xcalloc(dm.npages, 1);
+		memcpy(dm.vram, sink->dst->vram, (size_t)dm.npages * SG_PAGE);
+		memcpy(dm.written, sink->dst->written, dm.npages);
+		dk.dst = &dm;
+	}
+	dk.ev = sink->max_ev ? xcalloc(sink->max_ev, sizeof(*dk.ev)) : NULL;
+	dk.stage = stage;
+	dk.gather = gather;
+	rd = sg_decode_one(data, len, type_id, vram_size, &dk, splits,
+			   nr_splits, true);
+	sink->stage = NULL;
+	r = sg_decode_one(data, len, type_id, vram_size, sink, splits,
+			  nr_splits, false);
+	if (rd.feed_err != r.feed_err || rd.finish != r.finish ||
+	    rd.complete != r.complete || dk.nr_ev != sink->nr_ev ||
+	    dk.bad != sink->bad || dk.hw_seen != sink->hw_seen ||
+	    !sg_events_equal(dk.ev, sink->ev, sink->nr_ev < sink->max_ev ?
+						 sink->nr_ev : sink->max_ev) ||
+	    (sink->dst && !sg_model_equal(&dm, sink->dst))) {
+		fprintf(stderr, "streamgen: direct landing differs (%d/%d %d/%d)\n",
+			rd.feed_err, r.feed_err, rd.finish, r.finish);
+		abort();
+	}
+	free(dk.ev);
+	if (sink->dst)
+		sg_model_free(&dm);
 	return r;
 }

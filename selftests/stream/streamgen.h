@@ -123,6 +123,8 @@ enum { SG_EV_HDR = 1, SG_EV_VRAM, SG_EV_ZERO, SG_EV_HW, SG_EV_END };
  * @fail_err:	the error to return
  * @hw_seen:	HW sections seen
  * @bad:	a callback saw something the decoder promised never to pass
+ * @stage:	sg_decode()'s direct run: where vram_dst() lands pages
+ * @gather:	sg_decode()'s direct run: a run's pages put back in order
  */
 struct sg_sink {
 	struct sg_model *dst;
@@ -134,6 +136,8 @@ struct sg_sink {
 	int fail_err;
 	unsigned int hw_seen;
 	bool bad;
+	u8 *stage;
+	u8 *gather;
 };
 
 extern const struct vslice_loader_ops sg_sink_ops;
@@ -156,6 +160,8 @@ struct sg_result {
 /*
  * Decode @data with a fresh loader for (@type_id, @vram_size), fed in
  * pieces of the sizes @splits[] cycles through (NULL/0: one piece).
+ * Decodes twice, VRAM pages landing at ops->vram_dst() and in the unit
+ * buffer, and aborts if the two differ in anything.
  */
 struct sg_result sg_decode(const u8 *data, size_t len,
 			   u32 type_id, u64 vram_size,
