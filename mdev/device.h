@@ -126,7 +126,8 @@ struct vslice_hw {
  * struct vslice_vram - lazily allocated VRAM with written/dirty tracking
  * @size:	bytes
  * @npages:	size >> PAGE_SHIFT
- * @lock:	protects @pages, @written, @dirty
+ * @lock:	protects @pages, @written, @dirty, @stage, @staged, @pool,
+ *		@pool_count
  * @pages:	page array, NULL entries are zero pages never written
  * @written:	bitmap: page written since creation or last reset (zero
  *		elision: unwritten pages read as zero and are never streamed)
@@ -137,6 +138,15 @@ struct vslice_hw {
  * @backing:	kernels without vfio_device.inode only: a private file whose
  *		address_space links this instance's BAR2 mappings, so they
  *		can be write-protected with unmap_mapping_range(); else NULL
+ * @stage:	while a resume stream is received: the pages it will install,
+ *		indexed like @pages (NULL: the page will be zero), not
+ *		visible to anyone but the resume channel; else NULL
+ * @staged:	non-NULL entries of @stage
+ * @pool:	pages kept for the next staging instead of being freed and
+ *		allocated (and zeroed by init_on_alloc) again: the pages a
+ *		committed resume replaced, staged pages that came out zero;
+ *		linked through page->lru
+ * @pool_count:	pages on @pool
  *
  * Invariant (what makes @dirty exact at any time, tracking or not): a page
  * whose @dirty bit is clear has no writable PTE in any mapping.  Mappings
@@ -153,6 +163,10 @@ struct vslice_vram {
 	unsigned long *dirty;
 	unsigned long window;
 	struct file *backing;
+	struct page **stage;
+	unsigned long staged;
+	struct list_head pool;
+	unsigned long pool_count;
 };
 
 /*
@@ -256,6 +270,14 @@ long vslice_vram_take_run(struct vslice_dev *vd, unsigned long from,
 			  unsigned int max, struct page **pages,
 			  unsigned int *count);
 void vslice_vram_put_run(struct page **pages, unsigned int count);
+int vslice_vram_stage_begin(struct vslice_vram *vram);
+void *vslice_vram_stage_page(struct vslice_vram *vram, unsigned long idx);
+void vslice_vram_stage_settle(struct vslice_vram *vram, unsigned long first,
+			      unsigned int count);
+void vslice_vram_stage_zero(struct vslice_vram *vram, unsigned long first,
+			    unsigned int count);
+void vslice_vram_stage_commit(struct vslice_dev *vd);
+void vslice_vram_stage_end(struct vslice_vram *vram);
 int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
 			  const void *buf);
 void vslice_vram_set_window(struct vslice_vram *vram, unsigned long first);

@@ -85,7 +85,7 @@ enum vslice_save_mode {
  * @enc:	save: encoder
  * @buf:	save: the unit being read out (for a stop-copy VRAM section
  *		only its headers: the pages follow from @run); resume: the
- *		loader's buffer
+ *		loader's buffer (VRAM pages skip it: they land in the stage)
  * @buf_len:	save: bytes in @buf
  * @buf_pos:	save: bytes of @buf already read
  * @run:	save: stop-copy VRAM pages following @buf, referenced (NULL:
@@ -97,7 +97,8 @@ enum vslice_save_mode {
  * @plane:	save: the active scanout plane when the initial bytes were
  *		last counted (see vslice_precopy_reinit())
  * @loader:	resume: the stream parser
- * @hw:		resume: the HW section, applied when END validates
+ * @hw:		resume: the HW section, applied when RESUMING ends with a
+ *		stream valid up to END
  * @total:	bytes moved through this channel
  */
 struct vslice_data_file {
@@ -422,32 +423,44 @@ static u64 vslice_save_pending(struct vslice_data_file *f, bool stopcopy)
 /* resume side                                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The resume stream is received into staged pages (vram.c, "resume
+ * staging") and installed only when RESUMING -> STOP finds it complete and
+ * valid up to END (vslice_mig_finish_resume()).  Each VRAM page's bytes
+ * are copied once, from the writer straight into its staged page
+ * (vslice_ld_vram_dst()), and summed there while cache-hot by the
+ * decoder; nothing the device shows changes before the commit.
+ */
+static void *vslice_ld_vram_dst(void *ctx, u64 idx)
+{
+	struct vslice_data_file *f = ctx;
+
+	return vslice_vram_stage_page(&f->vd->vram, idx);
+}
+
 static int vslice_ld_vram(void *ctx, u64 first, u32 count, const void *pages)
 {
 	struct vslice_data_file *f = ctx;
+	struct vslice_vram *vram = &f->vd->vram;
 	u32 i;
-	int ret;
 
-	for (i = 0; i < count; i++) {
-		ret = vslice_vram_load_page(&f->vd->vram, first + i,
-					    (const u8 *)pages + i * PAGE_SIZE);
-		if (ret)
-			return ret;
+	/* with ->vram_dst the decoder hands no @pages; keep both working */
+	for (i = 0; pages && i < count; i++) {
+		void *dst = vslice_vram_stage_page(vram, first + i);
+
+		if (!dst)
+			return -ENOMEM;
+		memcpy(dst, (const u8 *)pages + i * PAGE_SIZE, PAGE_SIZE);
 	}
+	vslice_vram_stage_settle(vram, first, count);
 	return 0;
 }
 
 static int vslice_ld_vram_zero(void *ctx, u64 first, u32 count)
 {
 	struct vslice_data_file *f = ctx;
-	u32 i;
-	int ret;
 
-	for (i = 0; i < count; i++) {
-		ret = vslice_vram_load_page(&f->vd->vram, first + i, NULL);
-		if (ret)
-			return ret;
-	}
+	vslice_vram_stage_zero(&f->vd->vram, first, count);
 	return 0;
 }
 
@@ -467,20 +480,11 @@ static int vslice_ld_hw(void *ctx, const struct vslice_stream_hw *hw)
 	return 0;
 }
 
-/* END validated: now, and only now, the device state is applied. */
-static int vslice_ld_end(void *ctx)
-{
-	struct vslice_data_file *f = ctx;
-
-	vslice_hw_load(f->vd, &f->hw);
-	return 0;
-}
-
 static const struct vslice_loader_ops vslice_loader_ops = {
 	.vram = vslice_ld_vram,
+	.vram_dst = vslice_ld_vram_dst,
 	.vram_zero = vslice_ld_vram_zero,
 	.hw = vslice_ld_hw,
-	.end = vslice_ld_end,
 };
 
 static const char *vslice_stream_err_name(int err)
@@ -773,6 +777,8 @@ static void vslice_mig_drop_files(struct vslice_dev *vd)
 	if (m->resume) {
 		vslice_file_disable(m->resume);
 		m->resume = NULL;
+		/* not committed: VRAM stays as it was before RESUMING */
+		vslice_vram_stage_end(&vd->vram);
 	}
 }
 
@@ -821,23 +827,37 @@ static int vslice_mig_open_save(struct vslice_dev *vd,
 	return 0;
 }
 
+/*
+ * STOP -> RESUMING changes nothing the device shows: the stream goes to a
+ * stage (vram.c) and the HW section to the channel, and only a stream
+ * that validated up to END replaces the device's state, when it leaves
+ * RESUMING.  The engine is quiesced in STOP already.
+ */
 static int vslice_mig_open_resume(struct vslice_dev *vd)
 {
 	struct vslice_data_file *f;
+	int ret;
 
+	ret = vslice_vram_stage_begin(&vd->vram);
+	if (ret)
+		return ret;
 	f = vslice_file_new(vd, false);
-	if (IS_ERR(f))
+	if (IS_ERR(f)) {
+		vslice_vram_stage_end(&vd->vram);
 		return PTR_ERR(f);
-	/*
-	 * A destination starts clean: no stale VRAM or registers.  The
-	 * engine stays quiesced (as in STOP) until RUNNING_P2P -> RUNNING.
-	 */
-	vslice_dev_reset(vd);
-	vslice_engine_quiesce(vd);
+	}
 	vd->mig.resume = f;
 	return 0;
 }
 
+/*
+ * RESUMING -> STOP: a stream that validated up to END becomes the device:
+ * a clean device (no stale VRAM or registers; the pages the reset drops
+ * are kept for the next resume), the staged pages installed by pointer,
+ * then the HW section.  The engine stays quiesced until RUNNING_P2P ->
+ * RUNNING.  Any other stream fails the arc and changes nothing: the
+ * device keeps the VRAM and registers it had before RESUMING.
+ */
 static int vslice_mig_finish_resume(struct vslice_dev *vd)
 {
 	struct vslice_data_file *f = vd->mig.resume;
@@ -845,6 +865,8 @@ static int vslice_mig_finish_resume(struct vslice_dev *vd)
 
 	mutex_lock(&f->lock);
 	ret = vslice_loader_finish(&f->loader);
+	if (!ret)
+		f->disabled = true;	/* complete: no byte may follow */
 	mutex_unlock(&f->lock);
 	if (ret) {
 		dev_warn_ratelimited(vd->vdev.dev,
@@ -852,6 +874,10 @@ static int vslice_mig_finish_resume(struct vslice_dev *vd)
 				     vslice_stream_err_name(ret), ret);
 		return ret;
 	}
+	vslice_dev_reset(vd);
+	vslice_engine_quiesce(vd);
+	vslice_vram_stage_commit(vd);
+	vslice_hw_load(vd, &f->hw);
 	vslice_file_disable(f);
 	vd->mig.resume = NULL;
 	return 0;
@@ -1474,8 +1500,8 @@ int vslice_mig_init(struct vslice_dev *vd)
 {
 	/*
 	 * The save and resume paths move one VRAM page per stream page
-	 * (vslice_vram_take_dirty(), vslice_vram_load_page(), the carry
-	 * buffer, the MIG_DATA_SIZE estimate).
+	 * (vslice_vram_take_run(), vslice_vram_stage_page(), the
+	 * MIG_DATA_SIZE estimate).
 	 */
 	BUILD_BUG_ON(PAGE_SIZE != VSLICE_STREAM_PAGE_SIZE);
 	vd->mig.state = VSLICE_MIG_RUNNING;

@@ -12,9 +12,10 @@
  * marks the pages written since a save pass last took them.  Writes from
  * every path set both: the region write path, the engine
  * (vslice_vram_rw(), vslice_vram_fill()) and user mappings.  The resume
- * side (vslice_vram_load_page()) sets @written only.  vslice_vram_reset()
+ * side (vslice_vram_stage_commit()) sets @written only.  vslice_vram_reset()
  * frees every page; the pages it zeroes become dirty (a save in progress
- * must send them again, as zero pages).
+ * must send them again, as zero pages).  A resume stream is received into
+ * staged pages and installed only once it validated ("resume staging").
  *
  * Mappings.  BAR2 mmaps are VM_PFNMAP; the fault handler inserts the page
  * (allocating it) read-only.  The first write through a PTE faults again
@@ -776,74 +777,270 @@ void vslice_vram_put_run(struct page **pages, unsigned int count)
 	}
 }
 
-/**
- * vslice_vram_load_page() - resume side: set one page from the stream
- * @vram:	the VRAM
- * @idx:	page index
- * @buf:	PAGE_SIZE bytes, or NULL for a zero (never written) page
+/* ------------------------------------------------------------------ */
+/* resume staging                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A resume stream lands in pages that are not VRAM yet (@stage), one per
+ * page index however often the stream sends it, and only a stream that
+ * validated up to END is installed (vslice_vram_stage_commit()).  So a
+ * refused stream, whatever the damage and wherever it shows (even in
+ * END's checksum over the whole stream), leaves VRAM as it was: nothing
+ * of it was ever visible through BAR2, to the engine or to a save.
  *
- * Marks the page written but not dirty.  A page of zeros is stored as a
- * zero page: not written, and not allocated if it was not already (it is
- * then cleared in place, and its PTEs zapped so that the next write
- * through a mapping is seen).
+ * Memory: during a resume the instance holds its current pages plus one
+ * staged page per distinct non-zero page of the stream: at most twice its
+ * VRAM size.  After a commit, installed pages plus @pool stay within its
+ * VRAM size (the budget its type reserves).
  *
- * Return: 0, -EINVAL (@idx out of range), -ENOMEM.
+ * Recycling: a staged page is taken from @pool before a new one is
+ * allocated.  Debian's kernels zero every page they hand out
+ * (init_on_alloc=1), a second pass over memory the stream overwrites
+ * whole anyway.  The pool is filled by the reset a commit does (the
+ * pages the stream replaces) and by staged pages that turned out all
+ * zero; reset and close outside of a commit free it.
  */
-int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
-			  const void *buf)
+
+static struct page *vslice_vram_pool_get(struct vslice_vram *vram)
 {
 	struct page *page;
-	int ret = 0;
 
-	if (idx >= vram->npages)
-		return -EINVAL;
-
-	mutex_lock(&vram->lock);
-	if (!buf || !memchr_inv(buf, 0, PAGE_SIZE)) {
-		page = vslice_vram_page(vram, idx, false);
-		if (page && !vslice_vram_is_zero(vram, idx)) {
-			vslice_vram_zap(vram, idx, 1);
-			clear_highpage(page);
-		}
-		__clear_bit(idx, vram->written);
-	} else {
-		page = vram->pages[idx];
-		if (!page) {
-			/* overwritten whole right below: no need to zero it */
-			page = alloc_page(GFP_KERNEL_ACCOUNT);
-			vram->pages[idx] = page;
-		}
-		if (page) {
-			memcpy_to_page(page, 0, buf, PAGE_SIZE);
-			__set_bit(idx, vram->written);
-		} else {
-			ret = -ENOMEM;
-		}
+	lockdep_assert_held(&vram->lock);
+	page = list_first_entry_or_null(&vram->pool, struct page, lru);
+	if (page) {
+		list_del(&page->lru);
+		vram->pool_count--;
 	}
-	mutex_unlock(&vram->lock);
-	return ret;
+	return page;
 }
 
-/* Free every page.  The caller has zapped all PTEs. */
+static void vslice_vram_pool_put(struct vslice_vram *vram, struct page *page)
+{
+	lockdep_assert_held(&vram->lock);
+	if (vram->pool_count >= vram->npages) {
+		__free_page(page);
+		return;
+	}
+	list_add(&page->lru, &vram->pool);
+	vram->pool_count++;
+}
+
+/* Free pool pages until at most @keep are left. */
+static void vslice_vram_pool_trim(struct vslice_vram *vram,
+				  unsigned long keep)
+{
+	lockdep_assert_held(&vram->lock);
+	while (vram->pool_count > keep)
+		__free_page(vslice_vram_pool_get(vram));
+}
+
+/* Staged page @idx becomes zero again: its page goes back to the pool. */
+static void vslice_vram_unstage(struct vslice_vram *vram, unsigned long idx)
+{
+	lockdep_assert_held(&vram->lock);
+	if (vram->stage[idx]) {
+		vslice_vram_pool_put(vram, vram->stage[idx]);
+		vram->stage[idx] = NULL;
+		vram->staged--;
+	}
+}
+
+/**
+ * vslice_vram_stage_begin() - a resume starts: an empty stage
+ * @vram:	the VRAM
+ *
+ * Return: 0, -EBUSY if a stage exists, -ENOMEM.
+ */
+int vslice_vram_stage_begin(struct vslice_vram *vram)
+{
+	struct page **stage;
+
+	stage = kvcalloc(vram->npages, sizeof(*stage), GFP_KERNEL_ACCOUNT);
+	if (!stage)
+		return -ENOMEM;
+	mutex_lock(&vram->lock);
+	if (vram->stage) {
+		mutex_unlock(&vram->lock);
+		kvfree(stage);
+		return -EBUSY;
+	}
+	vram->stage = stage;
+	vram->staged = 0;
+	mutex_unlock(&vram->lock);
+	return 0;
+}
+
+/**
+ * vslice_vram_stage_page() - where the resume stream's page @idx lands
+ * @vram:	the VRAM, with a stage
+ * @idx:	page index
+ *
+ * The staged page of @idx, taken from the pool or allocated (not zeroed:
+ * the stream overwrites it whole) if there is none yet.  The same page
+ * again if the stream sends @idx again.  It is not VRAM: nothing but the
+ * caller sees it until vslice_vram_stage_commit().  Stage pages are
+ * lowmem (GFP_KERNEL), so the address stays valid until the stage ends.
+ *
+ * Return: its kernel address, or NULL (out of memory, no stage, @idx out
+ * of range).
+ */
+void *vslice_vram_stage_page(struct vslice_vram *vram, unsigned long idx)
+{
+	struct page *page = NULL;
+
+	mutex_lock(&vram->lock);
+	if (WARN_ON_ONCE(!vram->stage || idx >= vram->npages))
+		goto out;
+	page = vram->stage[idx];
+	if (page)
+		goto out;
+	page = vslice_vram_pool_get(vram);
+	if (!page)
+		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);
+	if (page) {
+		vram->stage[idx] = page;
+		vram->staged++;
+	}
+out:
+	mutex_unlock(&vram->lock);
+	return page ? page_address(page) : NULL;
+}
+
+/**
+ * vslice_vram_stage_settle() - a VRAM section validated
+ * @vram:	the VRAM, with a stage
+ * @first:	its first page
+ * @count:	its pages, staged by vslice_vram_stage_page()
+ *
+ * A page of zeros is kept as a zero page (not written, not allocated),
+ * as a save would elide it: its staged page goes back to the pool.
+ */
+void vslice_vram_stage_settle(struct vslice_vram *vram, unsigned long first,
+			      unsigned int count)
+{
+	unsigned long idx;
+
+	mutex_lock(&vram->lock);
+	for (idx = first; idx < first + count && idx < vram->npages; idx++) {
+		struct page *page = vram->stage[idx];
+
+		if (page && !memchr_inv(page_address(page), 0, PAGE_SIZE))
+			vslice_vram_unstage(vram, idx);
+	}
+	mutex_unlock(&vram->lock);
+}
+
+/**
+ * vslice_vram_stage_zero() - a VRAM_ZERO section validated
+ * @vram:	the VRAM, with a stage
+ * @first:	its first page
+ * @count:	its pages: they become zero (never written)
+ */
+void vslice_vram_stage_zero(struct vslice_vram *vram, unsigned long first,
+			    unsigned int count)
+{
+	unsigned long idx;
+
+	mutex_lock(&vram->lock);
+	for (idx = first; idx < first + count && idx < vram->npages; idx++)
+		vslice_vram_unstage(vram, idx);
+	mutex_unlock(&vram->lock);
+}
+
+/**
+ * vslice_vram_stage_commit() - install the staged pages as VRAM
+ * @vd:		the instance; the stream validated up to END and the device
+ *		was just reset (vslice_dev_reset(), which gave the pages it
+ *		dropped to the pool because a stage exists)
+ *
+ * Every staged page becomes the VRAM page of its index, written (and not
+ * dirty), by pointer: no copy.  Every other page stays zero.  The pool is
+ * trimmed so that VRAM and pool together stay within the VRAM size.  The
+ * stage ends.
+ */
+void vslice_vram_stage_commit(struct vslice_dev *vd)
+{
+	struct vslice_vram *vram = &vd->vram;
+	bool replaced = false;
+	unsigned long idx;
+
+	mutex_lock(&vram->lock);
+	for (idx = 0; vram->stage && idx < vram->npages; idx++) {
+		struct page *page = vram->stage[idx];
+
+		if (!page)
+			continue;
+		if (vram->pages[idx]) {
+			/* faulted in (BAR2, display window) since the reset */
+			vslice_vram_zap(vram, idx, 1);
+			vslice_vram_pool_put(vram, vram->pages[idx]);
+			replaced = true;
+		}
+		vram->pages[idx] = page;
+		__set_bit(idx, vram->written);
+	}
+	if (replaced)
+		vslice_vram_zap_window(vram);
+	vslice_vram_pool_trim(vram, vram->npages - vram->staged);
+	kvfree(vram->stage);
+	vram->stage = NULL;
+	vram->staged = 0;
+	mutex_unlock(&vram->lock);
+}
+
+/**
+ * vslice_vram_stage_end() - drop the stage, if any, without installing it
+ * @vram:	the VRAM
+ *
+ * A resume that did not validate (or was cut off): its staged pages are
+ * freed and VRAM is as it was before the resume began.
+ */
+void vslice_vram_stage_end(struct vslice_vram *vram)
+{
+	unsigned long idx;
+
+	mutex_lock(&vram->lock);
+	for (idx = 0; vram->stage && idx < vram->npages; idx++)
+		if (vram->stage[idx])
+			__free_page(vram->stage[idx]);
+	kvfree(vram->stage);
+	vram->stage = NULL;
+	vram->staged = 0;
+	mutex_unlock(&vram->lock);
+}
+
+/*
+ * Drop every page: to the pool while a resume stage is being committed
+ * (the staged pages take their place; the next resume reuses them), else
+ * freed, the pool with them.  The caller has zapped all PTEs.
+ */
 static void vslice_vram_free_pages(struct vslice_vram *vram)
 {
 	unsigned long i;
 
+	lockdep_assert_held(&vram->lock);
 	for (i = 0; i < vram->npages; i++) {
-		if (vram->pages[i]) {
+		if (!vram->pages[i])
+			continue;
+		if (vram->stage)
+			vslice_vram_pool_put(vram, vram->pages[i]);
+		else
 			__free_page(vram->pages[i]);
-			vram->pages[i] = NULL;
-		}
+		vram->pages[i] = NULL;
 	}
+	if (!vram->stage)
+		vslice_vram_pool_trim(vram, 0);
 }
 
 /**
  * vslice_vram_reset() - VRAM becomes zero (never written) again
  * @vd:		the instance
  *
- * Zaps every mapping, frees every page and clears @written.  The pages
- * that had been written become dirty, so that a save pass still running
- * sends them (as zeros).
+ * Zaps every mapping, frees every page (keeps them for the stage being
+ * committed, see vslice_vram_stage_commit()) and clears @written.  The
+ * pages that had been written become dirty, so that a save pass still
+ * running sends them (as zeros).
  */
 void vslice_vram_reset(struct vslice_dev *vd)
 {
@@ -878,6 +1075,10 @@ int vslice_vram_init(struct vslice_vram *vram, u64 size)
 		return -EINVAL;
 
 	mutex_init(&vram->lock);
+	INIT_LIST_HEAD(&vram->pool);
+	vram->pool_count = 0;
+	vram->stage = NULL;
+	vram->staged = 0;
 	vram->size = size;
 	vram->npages = size >> PAGE_SHIFT;
 	vram->pages = kvcalloc(vram->npages, sizeof(*vram->pages),
@@ -912,7 +1113,10 @@ err_lock:
  */
 void vslice_vram_fini(struct vslice_vram *vram)
 {
+	vslice_vram_stage_end(vram);
+	mutex_lock(&vram->lock);
 	vslice_vram_free_pages(vram);
+	mutex_unlock(&vram->lock);
 	vslice_vram_backing_fini(vram);
 	bitmap_free(vram->dirty);
 	bitmap_free(vram->written);

@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/pci_regs.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -1382,6 +1383,219 @@ TEST_F_TIMEOUT(sweep, duplicated_sections, 300)
 
 	vs_buf_free(&bad);
 	sweep_report(_metadata, sw, "duplicated sections");
+}
+
+/*
+ * What the destination shows of itself: every VRAM byte (BAR2, read
+ * through the region), every BAR0 register word and the config space.
+ */
+struct devsnap {
+	__u8 *vram;
+	size_t vram_len;
+	__u32 *regs;
+	size_t nregs;
+	__u8 cfg[256];
+};
+
+static int snap_take(struct dev *d, struct devsnap *sn)
+{
+	struct vfio_region_info bar0, bar2;
+	size_t i;
+
+	if (vs_region_info(d->in.device, VFIO_PCI_BAR0_REGION_INDEX, &bar0,
+			   sizeof(bar0)) ||
+	    vs_region_info(d->in.device, VFIO_PCI_BAR2_REGION_INDEX, &bar2,
+			   sizeof(bar2)))
+		return -EIO;
+	sn->vram_len = bar2.size;
+	sn->vram = malloc(sn->vram_len);
+	sn->nregs = bar0.size / 4;
+	sn->regs = calloc(sn->nregs, 4);
+	if (!sn->vram || !sn->regs)
+		return -ENOMEM;
+	if (vs_vram_rw(&d->in, 0, sn->vram, sn->vram_len, false) !=
+	    (ssize_t)sn->vram_len)
+		return -EIO;
+	for (i = 0; i < sn->nregs; i++)
+		sn->regs[i] = vs_rd32(&d->in, i * 4);
+	return vs_cfg_read(&d->in, 0, sn->cfg, sizeof(sn->cfg));
+}
+
+static void snap_free(struct devsnap *sn)
+{
+	free(sn->vram);
+	free(sn->regs);
+	memset(sn, 0, sizeof(*sn));
+}
+
+/* Where @b differs from @a first, as text in @out; false if nowhere. */
+static bool snap_differs(const struct devsnap *a, const struct devsnap *b,
+			 char *out, size_t len)
+{
+	size_t i;
+
+	if (a->vram_len != b->vram_len || a->nregs != b->nregs) {
+		snprintf(out, len, "sizes differ");
+		return true;
+	}
+	for (i = 0; i < a->vram_len; i += PG) {
+		if (memcmp(a->vram + i, b->vram + i, PG)) {
+			snprintf(out, len, "VRAM page %zu (0x%zx)", (size_t)(i / PG), i);
+			return true;
+		}
+	}
+	for (i = 0; i < a->nregs; i++) {
+		if (a->regs[i] != b->regs[i]) {
+			snprintf(out, len, "BAR0 register 0x%03zx: 0x%08x -> 0x%08x",
+				 i * 4, a->regs[i], b->regs[i]);
+			return true;
+		}
+	}
+	for (i = 0; i < sizeof(a->cfg); i++) {
+		if (a->cfg[i] != b->cfg[i]) {
+			snprintf(out, len, "config byte 0x%02zx: 0x%02x -> 0x%02x",
+				 i, a->cfg[i], b->cfg[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Give B a state of its own that the good stream would replace: VRAM
+ * patterns over the pages the stream carries and beyond (the first 12 MiB,
+ * which hold its runs, lone pages and ring span, and the last page), and
+ * registers and COMMAND bits other than the source's.
+ */
+static int b_own_state(struct dev *b, __u64 seed)
+{
+	struct vfio_region_info bar2;
+	__u16 cmd = 0x0002;	/* MEMORY, not MASTER */
+	unsigned int i;
+	int ret;
+
+	ret = vs_region_info(b->in.device, VFIO_PCI_BAR2_REGION_INDEX, &bar2,
+			     sizeof(bar2));
+	if (!ret)
+		ret = vram_pattern(&b->in, 0, 12 * VS_MIB, seed);
+	if (!ret)
+		ret = vram_pattern(&b->in, bar2.size - 2 * PG, 2 * PG, seed + 1);
+	if (ret)
+		return ret;
+	for (i = 0; i < VSLICE_NR_SCRATCH; i++)
+		vs_wr32(&b->in, VSLICE_REG_SCRATCH(i), 0xb0b00000 + i + seed);
+	vs_wr32(&b->in, VSLICE_REG_RING_BASE_LO, 0x7000);
+	vs_wr32(&b->in, VSLICE_REG_RING_SIZE, 64);
+	vs_wr32(&b->in, VSLICE_REG_IRQ_MASK, 0x5);
+	return vs_cfg_write(&b->in, PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+/*
+ * A refused stream leaves the destination exactly as it was: B gets a
+ * state of its own (b_own_state()), is snapshotted whole (all of its
+ * VRAM through BAR2, every BAR0 register, config space), and is fed one
+ * damaged stream per kind of damage, each refused where the decoder
+ * finds it: the stream header (hdr_crc, first write), a VRAM section in
+ * the middle (its crc, after valid sections were received), the stream
+ * cut before END (only leaving RESUMING can tell) and END's stream_crc
+ * (every section valid; only the whole-stream checksum is wrong).  After
+ * each refusal B must still be RESUMING and read back identical to the
+ * snapshot, byte for byte; then it recovers as in every sweep (reset, the
+ * good stream loads byte-exact), which proves it usable.
+ */
+TEST_F_TIMEOUT(sweep, refused_stream_leaves_device_unchanged, 300)
+{
+	struct sweep *sw = &self->sw;
+	const struct layout *lay = &sw->lay;
+	size_t len = sw->good.len, cut = 0;
+	unsigned int i, mid = 0, nvram = 0, k;
+	struct vslice_stream_end end;
+	struct vslice_stream_sec sec;
+	__u8 *bad = malloc(len);
+	static const char *const what[] = {
+		"header crc", "mid-stream VRAM section crc",
+		"truncated before END", "END stream_crc",
+	};
+	static const int want[] = { -EBADMSG, -EBADMSG, -ENODATA, -EBADMSG };
+	unsigned long unchanged = 0;
+
+	ASSERT_NE(NULL, bad);
+	for (i = 0; i < lay->nsec; i++)
+		if (lay->type[i] == VSLICE_SEC_VRAM)
+			nvram++;
+	ASSERT_LE(3u, nvram) TH_LOG("the stream has too few VRAM sections");
+	for (i = 0, k = 0; i < lay->nsec; i++)
+		if (lay->type[i] == VSLICE_SEC_VRAM && ++k == nvram / 2 + 1)
+			mid = i;
+
+	for (k = 0; k < ARRAY_SIZE(what); k++) {
+		struct loader l = { .d = &sw->b, .v1 = sw->v1, .fd = -1,
+				    .rng = xrnd(&sw->rng) | 1,
+				    .max_piece = 40 * 1024 };
+		struct devsnap before = { 0 }, after = { 0 };
+		char diff[160];
+		int wr, lv;
+
+		memcpy(bad, sw->good.p, len);
+		cut = len;
+		switch (k) {
+		case 0:
+			bad[HDR_LEN - 2] ^= 0x10;
+			break;
+		case 1:
+			bad[lay->off[mid] + SEC_LEN + 40 + 2 * PG] ^= 0x04;
+			break;
+		case 2:
+			cut = lay->off[lay->nsec - 1];
+			break;
+		case 3:
+			/* a wrong stream_crc under a valid END section crc */
+			memcpy(&end, bad + len - sizeof(end), sizeof(end));
+			end.stream_crc ^= htole32(0x100);
+			memcpy(bad + len - sizeof(end), &end, sizeof(end));
+			memcpy(&sec, bad + len - END_LEN, sizeof(sec));
+			sec.crc = htole32(vs_crc32c(&end, sizeof(end)));
+			memcpy(bad + len - END_LEN, &sec, sizeof(sec));
+			break;
+		}
+		ASSERT_EQ(0, b_own_state(&sw->b, 0x1000 * (k + 1)));
+		ASSERT_EQ(0, snap_take(&sw->b, &before));
+
+		sw->cases++;
+		ASSERT_EQ(0, ld_begin(&l)) TH_LOG("%s: cannot enter RESUMING",
+						  what[k]);
+		wr = ld_feed(&l, bad, cut);
+		lv = wr ? 0 : ld_end(&l);
+		if (wr || lv) {
+			tally(sw, wr ? wr : lv);
+			if (wr)
+				sw->by_write++;
+			else
+				sw->by_leave++;
+		}
+		EXPECT_EQ(want[k], wr ? wr : lv) {
+			TH_LOG("%s: refused with %s by %s", what[k],
+			       ename(wr ? wr : lv), wr ? "a write" : "leaving");
+		}
+		EXPECT_TRUE(ld_resuming(&l)) TH_LOG("%s: not RESUMING", what[k]);
+
+		ASSERT_EQ(0, snap_take(&sw->b, &after));
+		if (snap_differs(&before, &after, diff, sizeof(diff))) {
+			ksft_print_msg("%s: the refused stream changed the device: %s\n",
+				       what[k], diff);
+		} else {
+			unchanged++;
+		}
+		snap_free(&before);
+		snap_free(&after);
+		EXPECT_TRUE(sweep_recover(sw, &l, what[k]))
+			TH_LOG("%s: not usable afterwards", what[k]);
+	}
+	free(bad);
+	ksft_print_msg("%lu of %zu refused streams left the device as it was\n",
+		       unchanged, ARRAY_SIZE(what));
+	EXPECT_EQ(ARRAY_SIZE(what), unchanged);
+	sweep_report(_metadata, sw, "refused streams, device unchanged");
 }
 
 /*
