@@ -17,8 +17,9 @@
  *
  *   0          struct vslice_v1_mig_info, 32 bytes, trapped; the rest of
  *              the first page is a hole (-EINVAL)
- *   PAGE_SIZE  data section, VSLICE_V1_DATA_SIZE bytes: pread/pwrite of
- *              any length, and mmap (advertised by a sparse mmap cap)
+ *   PAGE_SIZE  data section, vslice_v1_data_size() bytes (a sixteenth of
+ *              VRAM, 1-32 MiB): pread/pwrite of any length, and mmap
+ *              (advertised by a sparse mmap cap)
  *
  * Header fields are accessed at native width and alignment only:
  * device_state u32 @0 (rw), reserved u32 @4 (reads 0), pending_bytes u64
@@ -67,13 +68,34 @@
 #include "region.h"
 #include "../uapi/vslice_mig_v1.h"
 
-/*
- * 1 MiB sections: QEMU 7.2 moves at most one section per record, and 1 MiB
- * is also what QEMU 10 reads per v2 read(), so v1 is no slower than v2.
- */
 #define VSLICE_V1_DATA_OFFSET	((u64)PAGE_SIZE)
-#define VSLICE_V1_DATA_SIZE	((u64)SZ_1M)
-#define VSLICE_V1_REGION_SIZE	(VSLICE_V1_DATA_OFFSET + VSLICE_V1_DATA_SIZE)
+
+/*
+ * The data section is a sixteenth of the instance's VRAM, 1 to 32 MiB
+ * (8 MiB for a 128 MiB instance).  QEMU 7.2 moves at most one section per
+ * record, and during pre-copy it sends a device one record per round of
+ * its iteration loop, and only in rounds where RAM had nothing left for
+ * the moment: measured in the e2e v1 scenario, two records in a whole
+ * pre-copy.  With 1 MiB sections that left most of the VRAM the guest had
+ * dirtied (2.1 MiB) to stop-copy, four times what QEMU 10 leaves over v2,
+ * whose reads are not tied to RAM's rounds.  A section that holds all the
+ * VRAM a guest dirties between two rounds lets each record drain it.  The
+ * memory (vmalloc_user()) is taken only when v1 migration data first moves
+ * or the section is mapped, and freed when the device is closed.
+ */
+#define VSLICE_V1_DATA_MIN	((u64)SZ_1M)
+#define VSLICE_V1_DATA_MAX	((u64)SZ_32M)
+
+static u64 vslice_v1_data_size(struct vslice_dev *vd)
+{
+	return clamp_t(u64, vd->vram.size / 16, VSLICE_V1_DATA_MIN,
+		       VSLICE_V1_DATA_MAX) & PAGE_MASK;
+}
+
+static u64 vslice_v1_region_size(struct vslice_dev *vd)
+{
+	return VSLICE_V1_DATA_OFFSET + vslice_v1_data_size(vd);
+}
 
 #define VSLICE_V1_OFF(field)	offsetof(struct vslice_v1_mig_info, field)
 
@@ -83,7 +105,8 @@
  * @vd:		the instance it belongs to (the table's key)
  * @rcu:	frees the struct after concurrent table walks are done
  * @lock:	see the locking rules at the top of this file
- * @data:	the data section, VSLICE_V1_DATA_SIZE bytes (vmalloc_user())
+ * @data:	the data section, vslice_v1_data_size() bytes (vmalloc_user()),
+ *		NULL until first needed (vslice_v1_data()); then never moves
  * @loaded:	save: @data holds the current iteration's buffer
  * @data_size:	save: bytes of that buffer; resume: last accepted data_size
  */
@@ -215,12 +238,6 @@ static struct vslice_v1 *vslice_v1_get(struct vslice_dev *vd)
 		return ERR_PTR(-ENOMEM);
 	v1->vd = vd;
 	mutex_init(&v1->lock);
-	/* VM_USERMAP, zeroed: mmap maps it whole (remap_vmalloc_range()). */
-	v1->data = vmalloc_user(VSLICE_V1_DATA_SIZE);
-	if (!v1->data) {
-		vslice_v1_free(v1);
-		return ERR_PTR(-ENOMEM);
-	}
 
 	/* Publish once; a racing first access keeps the winner's copy. */
 	spin_lock(&vslice_v1_table_lock);
@@ -233,6 +250,31 @@ static struct vslice_v1 *vslice_v1_get(struct vslice_dev *vd)
 		return old;
 	}
 	return v1;
+}
+
+/*
+ * The data section, allocated on first use: a mapping, a section access,
+ * a save record or a resume record.  Published once with cmpxchg(), so
+ * the mmap path needs no lock; a racing loser frees its copy.
+ */
+static void *vslice_v1_data(struct vslice_v1 *v1)
+{
+	void *data, *old;
+
+	/* pairs with cmpxchg_release(): a published buffer is initialised */
+	data = smp_load_acquire(&v1->data);
+	if (data)
+		return data;
+	/* VM_USERMAP, zeroed: mmap maps it whole (remap_vmalloc_range()). */
+	data = vmalloc_user(vslice_v1_data_size(v1->vd));
+	if (!data)
+		return NULL;
+	old = cmpxchg_release(&v1->data, NULL, data);
+	if (old) {
+		vfree(data);
+		data = old;
+	}
+	return data;
 }
 
 /**
@@ -267,13 +309,15 @@ void vslice_v1_fini(struct vslice_dev *vd)
 static int vslice_v1_fill(struct vslice_dev *vd, struct vslice_v1 *v1)
 {
 	struct kvec kv = {
-		.iov_base = v1->data,
-		.iov_len = VSLICE_V1_DATA_SIZE,
+		.iov_base = vslice_v1_data(v1),
+		.iov_len = vslice_v1_data_size(vd),
 	};
 	struct iov_iter it;
 	ssize_t n;
 
 	lockdep_assert_held(&v1->lock);
+	if (!kv.iov_base)
+		return -ENOMEM;
 	iov_iter_kvec(&it, ITER_DEST, &kv, 1, kv.iov_len);
 	n = vslice_mig_save_read(vd, &it);
 	/*
@@ -377,7 +421,7 @@ static int vslice_v1_write_data_size(struct vslice_dev *vd, u64 size)
 	ssize_t n;
 	int ret = 0;
 
-	if (size > VSLICE_V1_DATA_SIZE)
+	if (size > vslice_v1_data_size(vd))
 		return -EINVAL;
 	v1 = vslice_v1_get(vd);
 	if (IS_ERR(v1))
@@ -390,7 +434,11 @@ static int vslice_v1_write_data_size(struct vslice_dev *vd, u64 size)
 	}
 	v1->data_size = 0;
 	if (size) {
-		kv.iov_base = v1->data;
+		kv.iov_base = vslice_v1_data(v1);
+		if (!kv.iov_base) {
+			ret = -ENOMEM;
+			goto out;
+		}
 		iov_iter_kvec(&it, ITER_SOURCE, &kv, 1, size);
 		n = vslice_mig_resume_write(vd, &it);
 		if (n < 0) {
@@ -494,14 +542,18 @@ static ssize_t vslice_v1_data_rw(struct vslice_dev *vd, char __user *buf,
 {
 	struct vslice_v1 *v1 = vslice_v1_get(vd);
 	unsigned long left;
+	u8 *data;
 
 	if (IS_ERR(v1))
 		return PTR_ERR(v1);
-	/* Bounds checked by the caller: off + count <= VSLICE_V1_DATA_SIZE. */
+	data = vslice_v1_data(v1);
+	if (!data)
+		return -ENOMEM;
+	/* Bounds checked by the caller: within vslice_v1_data_size(). */
 	if (write)
-		left = copy_from_user(v1->data + off, buf, count);
+		left = copy_from_user(data + off, buf, count);
 	else
-		left = copy_to_user(buf, v1->data + off, count);
+		left = copy_to_user(buf, data + off, count);
 	return left ? -EFAULT : count;
 }
 
@@ -511,7 +563,7 @@ static ssize_t vslice_v1_rw(struct vslice_dev *vd, char __user *buf,
 	u64 end;
 
 	if (check_add_overflow(pos, (u64)count, &end) ||
-	    end > VSLICE_V1_REGION_SIZE)
+	    end > vslice_v1_region_size(vd))
 		return -EINVAL;
 
 	if (pos >= VSLICE_V1_DATA_OFFSET)
@@ -539,7 +591,7 @@ static int vslice_v1_info(struct vslice_dev *vd, struct vfio_region_info *info,
 	size_t size = struct_size(sparse, areas, 1);
 	int ret;
 
-	info->size = VSLICE_V1_REGION_SIZE;
+	info->size = vslice_v1_region_size(vd);
 	info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
 		      VFIO_REGION_INFO_FLAG_MMAP;
 
@@ -555,7 +607,7 @@ static int vslice_v1_info(struct vslice_dev *vd, struct vfio_region_info *info,
 	sparse->header.version = 1;
 	sparse->nr_areas = 1;
 	sparse->areas[0].offset = VSLICE_V1_DATA_OFFSET;
-	sparse->areas[0].size = VSLICE_V1_DATA_SIZE;
+	sparse->areas[0].size = vslice_v1_data_size(vd);
 	ret = vfio_info_add_capability(caps, &sparse->header, size);
 	kfree(sparse);
 	return ret;
@@ -566,16 +618,21 @@ static int vslice_v1_mmap(struct vslice_dev *vd, struct vm_area_struct *vma,
 {
 	u64 len = vma->vm_end - vma->vm_start;
 	struct vslice_v1 *v1;
+	void *data;
 	u64 end;
 
 	if (pos < VSLICE_V1_DATA_OFFSET ||
-	    check_add_overflow(pos, len, &end) || end > VSLICE_V1_REGION_SIZE)
+	    check_add_overflow(pos, len, &end) ||
+	    end > vslice_v1_region_size(vd))
 		return -EINVAL;
 
 	/* Allocated here at the latest: a mapping never waits for memory. */
 	v1 = vslice_v1_get(vd);
 	if (IS_ERR(v1))
 		return PTR_ERR(v1);
+	data = vslice_v1_data(v1);
+	if (!data)
+		return -ENOMEM;
 	/*
 	 * All pages are mapped now; the save path writes the data section
 	 * straight from VRAM and QEMU reads it through this mapping.  No
@@ -583,7 +640,7 @@ static int vslice_v1_mmap(struct vslice_dev *vd, struct vm_area_struct *vma,
 	 * display window's ranges of the device's address_space, and the
 	 * buffer lives as long as the device file, which the VMA holds open.
 	 */
-	return remap_vmalloc_range(vma, v1->data,
+	return remap_vmalloc_range(vma, data,
 				   vma->vm_pgoff -
 				   (VSLICE_V1_DATA_OFFSET >> PAGE_SHIFT));
 }

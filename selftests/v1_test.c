@@ -1217,6 +1217,8 @@ TEST_F_TIMEOUT(v1, unchanged_state_writes_keep_the_stream, 300)
 	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
 	ASSERT_NE(0ULL, qemu_precopy_pass(_metadata, a, &s));
 	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error)); /* 3 again */
+	/* one section may hold all of VRAM: the guest dirties a page */
+	vram_write_page(_metadata, a, 8000, 0x56);
 	ASSERT_NE(0ULL, qemu_precopy_pass(_metadata, a, &s));
 	ASSERT_EQ(0, qemu_set_state(a, q_switchover, &hw_error));
 	ASSERT_NE(0ULL, pending_of(_metadata, a));
@@ -1245,6 +1247,8 @@ TEST_F_TIMEOUT(v1, cancel_then_migrate_again, 600)
 	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
 	p_first = pending_of(_metadata, a);
 	ASSERT_NE(0ULL, qemu_precopy_pass(_metadata, a, &s));
+	/* one section may hold all of VRAM: the guest dirties a page */
+	vram_write_page(_metadata, a, 8001, 0x41);
 	ASSERT_NE(0ULL, qemu_precopy_pass(_metadata, a, &s));
 
 	ASSERT_EQ(0, qemu_set_state(a, q_mig_failed, &hw_error));
