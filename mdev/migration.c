@@ -150,11 +150,11 @@ static void vslice_save_put_run(struct vslice_data_file *f)
  */
 static int vslice_save_vram_run(struct vslice_data_file *f)
 {
+	const void *addr[VSLICE_STREAM_MAX_RUN];
 	struct vslice_dev *vd = f->vd;
 	u8 *sec = f->buf;
 	unsigned int n, i;
 	long first;
-	u32 crc;
 
 	first = vslice_vram_take_run(vd, f->scan_from, VSLICE_STREAM_MAX_RUN,
 				     f->run, &n);
@@ -197,18 +197,14 @@ static int vslice_save_vram_run(struct vslice_data_file *f)
 	 * hold still (a user who writes BAR2 now corrupts only its own
 	 * stream, which the destination's checksums reject).  CRC the run
 	 * straight from VRAM, then vslice_save_read() copies each page once,
-	 * still cache-hot, to the reader.
+	 * still cache-hot, to the reader.  VRAM pages are lowmem (GFP_KERNEL,
+	 * vram.c), so page_address() is their mapping.
 	 */
-	crc = vslice_enc_vram_begin(sec, first, n);
-	for (i = 0; i < n; i++) {
-		void *kaddr = kmap_local_page(f->run[i] ?: ZERO_PAGE(0));
-
-		crc = vslice_crc32c(crc, kaddr, PAGE_SIZE);
-		kunmap_local(kaddr);
-	}
+	for (i = 0; i < n; i++)
+		addr[i] = page_address(f->run[i] ?: ZERO_PAGE(0));
 	f->run_count = n;
 	f->run_pos = 0;
-	if (!vslice_enc_vram_end(&f->enc, sec, crc)) {
+	if (!vslice_enc_vram_pages(&f->enc, sec, first, n, addr)) {
 		vslice_save_put_run(f);
 		return -EINVAL;
 	}
@@ -441,18 +437,11 @@ static void *vslice_ld_vram_dst(void *ctx, u64 idx)
 static int vslice_ld_vram(void *ctx, u64 first, u32 count, const void *pages)
 {
 	struct vslice_data_file *f = ctx;
-	struct vslice_vram *vram = &f->vd->vram;
-	u32 i;
 
-	/* with ->vram_dst the decoder hands no @pages; keep both working */
-	for (i = 0; pages && i < count; i++) {
-		void *dst = vslice_vram_stage_page(vram, first + i);
-
-		if (!dst)
-			return -ENOMEM;
-		memcpy(dst, (const u8 *)pages + i * PAGE_SIZE, PAGE_SIZE);
-	}
-	vslice_vram_stage_settle(vram, first, count);
+	/* with ->vram_dst the pages already are in the stage */
+	if (WARN_ON_ONCE(pages))
+		return -EINVAL;
+	vslice_vram_stage_settle(&f->vd->vram, first, count);
 	return 0;
 }
 

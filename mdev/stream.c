@@ -257,6 +257,35 @@ size_t vslice_enc_vram_end(struct vslice_enc *e, void *sec, u32 crc)
 				crc ^ VSLICE_CRC_SEED);
 }
 
+/**
+ * vslice_enc_vram_pages - frame a VRAM section whose pages stay where they are
+ * @e:		encoder state
+ * @sec:	VSLICE_STREAM_SEC_SIZE + sizeof(struct vslice_stream_vram)
+ *		bytes: the section header and the run header
+ * @first:	index of the first page
+ * @count:	1..VSLICE_STREAM_MAX_RUN pages
+ * @pages:	@count pointers, each to VSLICE_STREAM_PAGE_SIZE bytes
+ *
+ * vslice_enc_vram_begin(), the CRC32C over the pages in order (one read of
+ * each, so the caller's copy that follows finds it in cache), then
+ * vslice_enc_vram_end().
+ *
+ * Return: bytes of the whole section (headers and pages), 0 if @count is
+ * out of range.
+ */
+size_t vslice_enc_vram_pages(struct vslice_enc *e, void *sec, u64 first,
+			     u32 count, const void *const *pages)
+{
+	u32 crc = vslice_enc_vram_begin(sec, first, count);
+	u32 i;
+
+	if (!count || count > VSLICE_STREAM_MAX_RUN)
+		return 0;
+	for (i = 0; i < count; i++)
+		crc = vslice_crc32c(crc, pages[i], VSLICE_STREAM_PAGE_SIZE);
+	return vslice_enc_vram_end(e, sec, crc);
+}
+
 #ifndef __KERNEL__
 /*
  * The module never frames VRAM_ZERO (a page it never allocated goes out as

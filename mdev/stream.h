@@ -83,6 +83,8 @@ size_t vslice_enc_vram(struct vslice_enc *e, void *sec, u64 first,
 		       u32 count);
 u32 vslice_enc_vram_begin(void *sec, u64 first, u32 count);
 size_t vslice_enc_vram_end(struct vslice_enc *e, void *sec, u32 crc);
+size_t vslice_enc_vram_pages(struct vslice_enc *e, void *sec, u64 first,
+			     u32 count, const void *const *pages);
 size_t vslice_enc_hw(struct vslice_enc *e, void *sec);
 size_t vslice_enc_end(struct vslice_enc *e, void *out);
 #ifndef __KERNEL__
