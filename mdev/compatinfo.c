@@ -65,7 +65,7 @@ ssize_t vslice_migration_info_show(const struct vslice_type *type, char *buf)
 			   VSLICE_STREAM_F_WRITTEN);
 	n += sysfs_emit_at(buf, n, "stream_flags_accepted=0x%x\n",
 			   VSLICE_STREAM_F_KNOWN);
-	n += sysfs_emit_at(buf, n, "features=v2,p2p%s,v1_region\n",
+	n += sysfs_emit_at(buf, n, "features=v2,p2p%s,v1_region,display_plane\n",
 			   VSLICE_HAVE_PRECOPY ? ",pre_copy" : "");
 	n += sysfs_emit_at(buf, n,
 			   "compatibility=vslice-gpu/type-%u/vram-%llu/page-%u\n",

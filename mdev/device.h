@@ -286,9 +286,12 @@ ssize_t vslice_vram_window_read(struct vslice_dev *vd, char __user *buf,
 				size_t count, u64 pos);
 
 /* device state <-> stream (mmio.c; the config image check is cfgspace.c) */
-void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st);
-int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st);
-void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st);
+int vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st,
+		   struct vslice_stream_plane *plane);
+int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st,
+		    const struct vslice_stream_plane *plane);
+void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st,
+		    const struct vslice_stream_plane *plane);
 void vslice_hw_reset(struct vslice_dev *vd);
 void vslice_dev_reset(struct vslice_dev *vd);
 

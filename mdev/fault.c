@@ -47,6 +47,10 @@ static struct vslice_knob vslice_engine_hold = {
 	.val = ATOMIC64_INIT(-1), .min = -1, .max = S64_MAX,
 };
 
+static struct vslice_knob vslice_skip_plane = {
+	.val = ATOMIC64_INIT(0), .min = 0, .max = 1,
+};
+
 /**
  * vslice_fault_skip_dirty() - must device writes to guest memory go unreported?
  *
@@ -93,6 +97,16 @@ bool vslice_fault_engine_hold(u64 progress)
 	s64 hold = atomic64_read(&vslice_engine_hold.val);
 
 	return hold > 0 && progress >= hold;
+}
+
+/**
+ * vslice_fault_skip_plane() - must saves carry the plane as disabled?
+ *
+ * Return: true while /sys/kernel/debug/vslice/fault/skip_plane is 1.
+ */
+bool vslice_fault_skip_plane(void)
+{
+	return atomic64_read(&vslice_skip_plane.val) == 1;
 }
 
 /* Signed values: simple_attr_write() parses only unsigned ones. */
@@ -148,4 +162,6 @@ void vslice_fault_init(struct dentry *root)
 			    &vslice_knob_fops);
 	debugfs_create_file("fail_dlog_store", 0600, dir,
 			    &vslice_fail_dlog_store, &vslice_knob_fops);
+	debugfs_create_file("skip_plane", 0600, dir, &vslice_skip_plane,
+			    &vslice_knob_fops);
 }

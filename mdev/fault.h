@@ -20,6 +20,10 @@
  *               fault is set back to -1 and the engine is kicked or
  *               resumed.  Makes "stopped in the middle of a command"
  *               deterministic for tests.
+ *   skip_plane  0/1: saves write the scanout plane's registers as all zero
+ *               (plane disabled, GENERATION 0) whatever the device holds:
+ *               the destination loses the picture.  The control that the
+ *               display checks (selftests, e2e) must catch.
  *
  * Without VSLICE_FAULTS the hooks are constant false and the files do not
  * exist.  Bottom layer: calls nothing of the module.
@@ -37,12 +41,14 @@ bool vslice_fault_skip_dirty(void);
 bool vslice_fault_fail_arc(int state);
 bool vslice_fault_engine_hold(u64 progress);
 bool vslice_fault_fail_dlog_store(void);
+bool vslice_fault_skip_plane(void);
 #else
 static inline void vslice_fault_init(struct dentry *root) { }
 static inline bool vslice_fault_skip_dirty(void) { return false; }
 static inline bool vslice_fault_fail_arc(int state) { return false; }
 static inline bool vslice_fault_engine_hold(u64 progress) { return false; }
 static inline bool vslice_fault_fail_dlog_store(void) { return false; }
+static inline bool vslice_fault_skip_plane(void) { return false; }
 #endif
 
 #endif /* _VSLICE_FAULT_H */

@@ -60,9 +60,9 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-/* Bytes a HW section and the END section add to a stream. */
-#define VSLICE_HW_UNIT		(sizeof(struct vslice_stream_sec) + \
-				 sizeof(struct vslice_stream_hw))
+/* Bytes a HW section adds to a stream of minor version @minor. */
+#define VSLICE_HW_UNIT(minor)	(sizeof(struct vslice_stream_sec) + \
+				 vslice_stream_hw_len(minor))
 #define VSLICE_RUN_OVERHEAD	(sizeof(struct vslice_stream_sec) + \
 				 sizeof(struct vslice_stream_vram))
 
@@ -99,6 +99,8 @@ enum vslice_save_mode {
  * @loader:	resume: the stream parser
  * @hw:		resume: the HW section, applied when RESUMING ends with a
  *		stream valid up to END
+ * @hw_plane:	resume: the scanout plane that came with it (1.1+)
+ * @has_plane:	resume: @hw_plane is valid (else a 1.0 stream: no plane)
  * @total:	bytes moved through this channel
  */
 struct vslice_data_file {
@@ -123,6 +125,8 @@ struct vslice_data_file {
 	struct vslice_plane plane;
 	struct vslice_loader loader;
 	struct vslice_stream_hw hw;
+	struct vslice_stream_plane hw_plane;
+	bool has_plane;
 	u64 total;
 };
 
@@ -241,7 +245,11 @@ static int vslice_save_fill(struct vslice_data_file *f)
 		return -ENOMSG;
 
 	if (!f->hw_done) {
-		vslice_hw_save(vd, vslice_sec_payload(f->buf));
+		ret = vslice_hw_save(vd, vslice_sec_payload(f->buf),
+				     f->enc.minor >= 1 ?
+				     vslice_sec_plane(f->buf) : NULL);
+		if (ret)
+			return ret;
 		f->buf_len = vslice_enc_hw(&f->enc, f->buf);
 		f->hw_done = true;
 		return 0;
@@ -408,7 +416,7 @@ static u64 vslice_save_pending(struct vslice_data_file *f, bool stopcopy)
 	bytes += (u64)dirty * (PAGE_SIZE + VSLICE_RUN_OVERHEAD);
 	if (stopcopy) {
 		if (!f->hw_done)
-			bytes += VSLICE_HW_UNIT;
+			bytes += VSLICE_HW_UNIT(f->enc.minor);
 		if (!f->end_done)
 			bytes += VSLICE_STREAM_END_SIZE;
 	}
@@ -453,12 +461,13 @@ static int vslice_ld_vram_zero(void *ctx, u64 first, u32 count)
 	return 0;
 }
 
-static int vslice_ld_hw(void *ctx, const struct vslice_stream_hw *hw)
+static int vslice_ld_hw(void *ctx, const struct vslice_stream_hw *hw,
+			const struct vslice_stream_plane *plane)
 {
 	struct vslice_data_file *f = ctx;
 	int ret;
 
-	ret = vslice_hw_check(f->vd, hw);
+	ret = vslice_hw_check(f->vd, hw, plane);
 	if (ret) {
 		dev_warn_ratelimited(f->vd->vdev.dev,
 				     "migration stream: device state rejected (%d)\n",
@@ -466,6 +475,9 @@ static int vslice_ld_hw(void *ctx, const struct vslice_stream_hw *hw)
 		return ret;
 	}
 	f->hw = *hw;
+	f->has_plane = plane;
+	if (plane)
+		f->hw_plane = *plane;
 	return 0;
 }
 
@@ -719,6 +731,8 @@ static struct vslice_data_file *vslice_file_new(struct vslice_dev *vd,
 		goto err;
 	if (saving) {
 		vslice_enc_init(&f->enc);
+		/* fixed for the session: the attribute is -EBUSY meanwhile */
+		f->enc.minor = vslice_mig_stream_minor(vd);
 	} else {
 		vslice_loader_init(&f->loader, &vslice_loader_ops, f, f->buf,
 				   vd->type->id, vd->vram.size);
@@ -866,7 +880,7 @@ static int vslice_mig_finish_resume(struct vslice_dev *vd)
 	vslice_dev_reset(vd);
 	vslice_engine_quiesce(vd);
 	vslice_vram_stage_commit(vd);
-	vslice_hw_load(vd, &f->hw);
+	vslice_hw_load(vd, &f->hw, f->has_plane ? &f->hw_plane : NULL);
 	vslice_file_disable(f);
 	vd->mig.resume = NULL;
 	return 0;
@@ -1362,7 +1376,8 @@ static int vslice_get_data_size(struct vfio_device *vdev,
 		bytes = VSLICE_STREAM_HDR_SIZE +
 			(u64)vslice_vram_written_count(&vd->vram) *
 			(PAGE_SIZE + VSLICE_RUN_OVERHEAD) +
-			VSLICE_HW_UNIT + VSLICE_STREAM_END_SIZE;
+			VSLICE_HW_UNIT(vslice_mig_stream_minor(vd)) +
+			VSLICE_STREAM_END_SIZE;
 	}
 	mutex_unlock(&vd->state_mutex);
 	*stop_copy_length = bytes;

@@ -45,6 +45,7 @@
 #include <linux/overflow.h>
 #include <linux/uaccess.h>
 
+#include "fault.h"
 #include "vslice.h"
 
 /* Largest defined VSLICE_ERR_* and VSLICE_PLANE_ERR_* codes. */
@@ -407,18 +408,59 @@ ssize_t vslice_mmio_rw(struct vslice_dev *vd, char __user *buf, size_t count,
 /* device state <-> migration stream                                   */
 /* ------------------------------------------------------------------ */
 
+static void vslice_plane_save(struct vslice_dev *vd,
+			      struct vslice_stream_plane *sp)
+{
+	const struct vslice_plane_regs *pl = &vd->hw.plane;
+
+	memset(sp, 0, sizeof(*sp));
+	/* test fault: the stream says "no plane" (migration loses it) */
+	if (vslice_fault_skip_plane())
+		return;
+	sp->control = cpu_to_le32(pl->control);
+	sp->format = cpu_to_le32(pl->shadow.format);
+	sp->offset = cpu_to_le64(pl->shadow.offset);
+	sp->width = cpu_to_le32(pl->shadow.width);
+	sp->height = cpu_to_le32(pl->shadow.height);
+	sp->stride = cpu_to_le32(pl->shadow.stride);
+	sp->error = cpu_to_le32(pl->error);
+	sp->generation = cpu_to_le32(pl->generation);
+	sp->active_format = cpu_to_le32(pl->active.format);
+	sp->active_offset = cpu_to_le64(pl->active.offset);
+	sp->active_width = cpu_to_le32(pl->active.width);
+	sp->active_height = cpu_to_le32(pl->active.height);
+	sp->active_stride = cpu_to_le32(pl->active.stride);
+}
+
 /**
  * vslice_hw_save() - snapshot config space, registers and engine checkpoint
  * @vd:		the instance (its engine quiesced)
  * @st:		filled completely, reserved fields zeroed
+ * @plane:	the scanout plane's registers, filled the same way; NULL when
+ *		writing a 1.0 stream, which has no room for them
+ *
+ * A 1.0 stream can carry the device only while its plane is disabled:
+ * the shadow registers, PLANE_ERROR and PLANE_GENERATION are then lost
+ * (the destination reads them as after a reset), the picture is not.
+ *
+ * Return: 0, or -EOPNOTSUPP when @plane is NULL and the plane is enabled.
  */
-void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st)
+int vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st,
+		   struct vslice_stream_plane *plane)
 {
 	const struct vslice_regs *r = &vd->hw.regs;
 	unsigned int i;
 
 	memset(st, 0, sizeof(*st));
 	mutex_lock(&vd->dev_lock);
+	if (!plane && vd->hw.plane.active.format) {
+		mutex_unlock(&vd->dev_lock);
+		dev_dbg(vd->vdev.dev,
+			"device state: an enabled plane needs stream 1.1\n");
+		return -EOPNOTSUPP;
+	}
+	if (plane)
+		vslice_plane_save(vd, plane);
 	memcpy(st->cfg, vd->hw.cfg, sizeof(st->cfg));
 	for (i = 0; i < VSLICE_NR_SCRATCH; i++)
 		st->scratch[i] = cpu_to_le32(r->scratch[i]);
@@ -438,6 +480,7 @@ void vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st)
 	st->irq_type = cpu_to_le32(vd->hw.irq_type < 0 ? U32_MAX :
 				   vd->hw.irq_type);
 	mutex_unlock(&vd->dev_lock);
+	return 0;
 }
 
 static int vslice_hw_bad(struct vslice_dev *vd, const char *what, u64 val)
@@ -446,10 +489,47 @@ static int vslice_hw_bad(struct vslice_dev *vd, const char *what, u64 val)
 	return -EINVAL;
 }
 
+/*
+ * The plane's registers from a stream: PLANE_ERROR a defined code, the
+ * active plane either all zero (disabled) or one that a commit on this
+ * instance would have accepted.  The shadow registers and PLANE_CONTROL
+ * hold whatever the guest wrote and are taken as they are.
+ */
+static int vslice_plane_check(struct vslice_dev *vd,
+			      const struct vslice_stream_plane *sp)
+{
+	const struct vslice_plane act = {
+		.format = le32_to_cpu(sp->active_format),
+		.width = le32_to_cpu(sp->active_width),
+		.height = le32_to_cpu(sp->active_height),
+		.stride = le32_to_cpu(sp->active_stride),
+		.offset = le64_to_cpu(sp->active_offset),
+	};
+	static const struct vslice_plane off;
+	u32 err;
+
+	if (sp->reserved)
+		return vslice_hw_bad(vd, "plane reserved field",
+				     le32_to_cpu(sp->reserved));
+	if (le32_to_cpu(sp->error) > VSLICE_PLANE_ERR_LAST)
+		return vslice_hw_bad(vd, "PLANE_ERROR", le32_to_cpu(sp->error));
+	if (!act.format) {
+		if (memcmp(&act, &off, sizeof(act)))
+			return vslice_hw_bad(vd, "disabled plane with values",
+					     act.offset);
+		return 0;
+	}
+	err = vslice_plane_validate(&act, vd->vram.size);
+	if (err)
+		return vslice_hw_bad(vd, "active plane", err);
+	return 0;
+}
+
 /**
  * vslice_hw_check() - validate device state from a migration stream
  * @vd:		the destination instance
  * @st:		the state; nothing is applied
+ * @plane:	the scanout plane's registers, or NULL (a 1.0 stream)
  *
  * Rejects what this device can never be in, and nothing it can: every
  * state a guest can drive the source into must migrate.  So:
@@ -458,6 +538,8 @@ static int vslice_hw_bad(struct vslice_dev *vd, const char *what, u64 val)
  *  - bits outside a register's defined ones (CONTROL, STATUS, IRQ_STATUS,
  *    IRQ_MASK), an unknown ERROR code, reserved fields, irq_type other
  *    than none/INTx/MSI;
+ *  - the plane: an unknown PLANE_ERROR code, an active plane that a
+ *    commit would have refused (vslice_plane_check());
  *  - engine invariants: STATUS.HALTED exactly when ERROR is set,
  *    ERROR_HEAD 0 without an error, BUSY only while enabled and not
  *    halted, a command checkpoint (cmd_progress) only while enabled and
@@ -472,7 +554,8 @@ static int vslice_hw_bad(struct vslice_dev *vd, const char *what, u64 val)
  *
  * Return: 0 or -EINVAL.
  */
-int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st)
+int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st,
+		    const struct vslice_stream_plane *plane)
 {
 	u32 control = le32_to_cpu(st->control);
 	u32 status = le32_to_cpu(st->status);
@@ -493,6 +576,11 @@ int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st)
 	ret = vslice_cfg_check(vd, st->cfg);
 	if (ret)
 		return ret;
+	if (plane) {
+		ret = vslice_plane_check(vd, plane);
+		if (ret)
+			return ret;
+	}
 
 	if (control & ~VSLICE_CTRL_ENABLE)
 		return vslice_hw_bad(vd, "CONTROL", control);
@@ -527,10 +615,45 @@ int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st)
 	return 0;
 }
 
+/*
+ * The plane's registers from a stream checked by vslice_plane_check(), or
+ * (@sp NULL, a 1.0 stream) the plane as after a reset.  The display
+ * window follows the active plane.
+ */
+static void vslice_plane_load(struct vslice_dev *vd,
+			      const struct vslice_stream_plane *sp)
+{
+	struct vslice_plane_regs *pl = &vd->hw.plane;
+	struct vslice_plane act = { 0 };
+
+	lockdep_assert_held(&vd->dev_lock);
+	if (!sp) {
+		vslice_plane_reset(vd);
+		return;
+	}
+	act.format = le32_to_cpu(sp->active_format);
+	act.width = le32_to_cpu(sp->active_width);
+	act.height = le32_to_cpu(sp->active_height);
+	act.stride = le32_to_cpu(sp->active_stride);
+	act.offset = le64_to_cpu(sp->active_offset);
+	vslice_plane_activate(vd, &act);
+	pl->control = le32_to_cpu(sp->control);
+	pl->shadow.format = le32_to_cpu(sp->format);
+	pl->shadow.width = le32_to_cpu(sp->width);
+	pl->shadow.height = le32_to_cpu(sp->height);
+	pl->shadow.stride = le32_to_cpu(sp->stride);
+	pl->shadow.offset = le64_to_cpu(sp->offset);
+	pl->error = le32_to_cpu(sp->error);
+	/* after activate(), which counts: the source's value wins */
+	pl->generation = le32_to_cpu(sp->generation);
+}
+
 /**
  * vslice_hw_load() - apply device state checked by vslice_hw_check()
  * @vd:		the destination instance (engine quiesced)
  * @st:		the state
+ * @plane:	the scanout plane's registers, or NULL (a 1.0 stream: the
+ *		plane is disabled, its registers as after a reset)
  *
  * Config space, registers and the engine checkpoint are replaced under
  * dev_lock.  STATUS.HALTED follows ERROR, and STATUS.BUSY is recomputed
@@ -539,7 +662,8 @@ int vslice_hw_check(struct vslice_dev *vd, const struct vslice_stream_hw *st)
  * belongs to the destination's userspace and is kept; an INTx level that
  * is pending after the load is delivered if userspace already set it up.
  */
-void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st)
+void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st,
+		    const struct vslice_stream_plane *plane)
 {
 	struct vslice_regs *r = &vd->hw.regs;
 	unsigned int i;
@@ -565,6 +689,7 @@ void vslice_hw_load(struct vslice_dev *vd, const struct vslice_stream_hw *st)
 	    r->ring_head != r->ring_tail)
 		r->status |= VSLICE_STATUS_BUSY;
 	vslice_engine_set_progress(vd, le64_to_cpu(st->cmd_progress));
+	vslice_plane_load(vd, plane);
 
 	vslice_irq_update(vd, 0);
 	mutex_unlock(&vd->dev_lock);

@@ -39,6 +39,7 @@ static_assert(sizeof(struct vslice_stream_hdr) == 40);
 static_assert(sizeof(struct vslice_stream_sec) == 16);
 static_assert(sizeof(struct vslice_stream_vram) == 16);
 static_assert(sizeof(struct vslice_stream_hw) == 376);
+static_assert(sizeof(struct vslice_stream_plane) == 64);
 static_assert(sizeof(struct vslice_stream_end) == 24);
 static_assert(VSLICE_HDR_CRC_LEN == 36);
 static_assert(VSLICE_STREAM_UNIT_MAX == 16 + 16 + 64 * 4096);
@@ -72,10 +73,11 @@ static u32 vslice_crc32c_sum(const void *buf, size_t len)
 }
 
 /*
- * The exact payload length a section of @type may have; for VRAM, any
- * whole number of pages from 1 to VSLICE_STREAM_MAX_RUN.
+ * The exact payload length a section of @type may have in a stream of
+ * minor version @minor; for VRAM, any whole number of pages from 1 to
+ * VSLICE_STREAM_MAX_RUN.
  */
-static int vslice_sec_len_check(u32 type, u32 len)
+static int vslice_sec_len_check(u32 type, u32 len, unsigned int minor)
 {
 	const u32 run = sizeof(struct vslice_stream_vram);
 
@@ -89,7 +91,7 @@ static int vslice_sec_len_check(u32 type, u32 len)
 	case VSLICE_SEC_VRAM_ZERO:
 		return len == run ? 0 : -EINVAL;
 	case VSLICE_SEC_HW:
-		return len == sizeof(struct vslice_stream_hw) ? 0 : -EINVAL;
+		return len == vslice_stream_hw_len(minor) ? 0 : -EINVAL;
 	case VSLICE_SEC_END:
 		return len == sizeof(struct vslice_stream_end) ? 0 : -EINVAL;
 	default:
@@ -108,6 +110,7 @@ void vslice_enc_init(struct vslice_enc *e)
 	e->crc = VSLICE_CRC_SEED;
 	e->bytes = 0;
 	e->seq = 0;
+	e->minor = VSLICE_STREAM_VERSION_MINOR;
 }
 
 /**
@@ -128,7 +131,7 @@ size_t vslice_enc_hdr(struct vslice_enc *e, void *out, u32 type_id,
 	memset(h, 0, sizeof(*h));
 	h->magic = cpu_to_le64(VSLICE_STREAM_MAGIC);
 	h->major = cpu_to_le16(VSLICE_STREAM_VERSION_MAJOR);
-	h->minor = cpu_to_le16(VSLICE_STREAM_VERSION_MINOR);
+	h->minor = cpu_to_le16(e->minor);
 	h->type_id = cpu_to_le32(type_id);
 	h->flags = cpu_to_le32(flags);
 	h->vram_size = cpu_to_le64(vram_size);
@@ -161,6 +164,7 @@ static size_t vslice_enc_frame(struct vslice_enc *e, void *sec, u32 type,
  *		followed by the @len payload bytes the caller wrote
  * @type:	VSLICE_SEC_VRAM, VSLICE_SEC_VRAM_ZERO or VSLICE_SEC_HW
  * @len:	payload length, exactly as the format requires for @type
+ *		(HW: in a stream of @e->minor)
  *
  * Fills the section header (type, len, payload CRC, sequence number) and
  * adds it to the chained stream checksum.  END is written by
@@ -171,7 +175,7 @@ static size_t vslice_enc_frame(struct vslice_enc *e, void *sec, u32 type,
  */
 size_t vslice_enc_seal(struct vslice_enc *e, void *sec, u32 type, u32 len)
 {
-	if (type == VSLICE_SEC_END || vslice_sec_len_check(type, len))
+	if (type == VSLICE_SEC_END || vslice_sec_len_check(type, len, e->minor))
 		return 0;
 	return vslice_enc_frame(e, sec, type, len,
 				vslice_crc32c_sum(vslice_sec_payload(sec), len));
@@ -313,14 +317,16 @@ size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
  * vslice_enc_hw - frame the HW section
  * @e:		encoder state
  * @sec:	the section; the caller filled the struct vslice_stream_hw at
- *		vslice_sec_payload(@sec), reserved fields zero
+ *		vslice_sec_payload(@sec) and, when @e->minor is 1 or more,
+ *		the struct vslice_stream_plane at vslice_sec_plane(@sec),
+ *		reserved fields zero
  *
  * Return: bytes of the section.
  */
 size_t vslice_enc_hw(struct vslice_enc *e, void *sec)
 {
 	return vslice_enc_seal(e, sec, VSLICE_SEC_HW,
-			       sizeof(struct vslice_stream_hw));
+			       vslice_stream_hw_len(e->minor));
 }
 
 /**
@@ -418,6 +424,7 @@ static int vslice_ld_hdr(struct vslice_loader *l)
 	    le32_to_cpu(h->type_id) != l->type_id ||
 	    le64_to_cpu(h->vram_size) != l->vram_size)
 		return -EOPNOTSUPP;
+	l->minor = le16_to_cpu(h->minor);
 	return l->ops->hdr ? l->ops->hdr(l->ctx, h) : 0;
 }
 
@@ -428,7 +435,7 @@ static int vslice_ld_sec(struct vslice_loader *l)
 	u32 type = le32_to_cpu(s->type);
 	u32 len = le32_to_cpu(s->len);
 
-	if (vslice_sec_len_check(type, len))
+	if (vslice_sec_len_check(type, len, l->minor))
 		return -EINVAL;
 	if (le32_to_cpu(s->seq) != l->seq)
 		return -EINVAL;
@@ -469,11 +476,17 @@ static int vslice_ld_run(struct vslice_loader *l, u32 type, u32 len)
 static int vslice_ld_hw(struct vslice_loader *l)
 {
 	const struct vslice_stream_hw *hw = vslice_sec_payload(l->buf);
+	const struct vslice_stream_plane *plane = NULL;
 
 	if (memchr_inv(hw->reserved, 0, sizeof(hw->reserved)))
 		return -EINVAL;
+	if (l->minor >= 1) {
+		plane = vslice_sec_plane(l->buf);
+		if (plane->reserved)
+			return -EINVAL;
+	}
 	l->hw_seen = true;
-	return l->ops->hw ? l->ops->hw(l->ctx, hw) : 0;
+	return l->ops->hw ? l->ops->hw(l->ctx, hw, plane) : 0;
 }
 
 static int vslice_ld_end(struct vslice_loader *l)

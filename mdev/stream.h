@@ -11,7 +11,8 @@
  * Decoder errors (negative errnos; the first one is sticky):
  *
  *  -EINVAL          malformed: bad magic, reserved field nonzero, unknown
- *                   section type, wrong len for the type, seq out of
+ *                   section type, wrong len for the type (HW: for the
+ *                   header's minor version), seq out of
  *                   order, VRAM count 0, above VSLICE_STREAM_MAX_RUN or not
  *                   matching len, VRAM run outside the VRAM or overflowing,
  *                   a second HW section, END without a HW section, END's
@@ -56,6 +57,22 @@ static inline void *vslice_sec_payload(void *sec)
 	return (u8 *)sec + sizeof(struct vslice_stream_sec);
 }
 
+/*
+ * The HW section's payload length in a stream of minor version @minor:
+ * struct vslice_stream_hw, and from 1.1 on struct vslice_stream_plane.
+ */
+static inline u32 vslice_stream_hw_len(unsigned int minor)
+{
+	return sizeof(struct vslice_stream_hw) +
+	       (minor >= 1 ? sizeof(struct vslice_stream_plane) : 0);
+}
+
+/* Where a HW section's plane goes (1.1+): after struct vslice_stream_hw. */
+static inline void *vslice_sec_plane(void *sec)
+{
+	return (u8 *)vslice_sec_payload(sec) + sizeof(struct vslice_stream_hw);
+}
+
 /* Where a VRAM section's pages go: after the header and the run header. */
 static inline void *vslice_sec_pages(void *sec)
 {
@@ -68,11 +85,16 @@ static inline void *vslice_sec_pages(void *sec)
  * @crc:	running CRC32C register of the chained stream checksum
  * @bytes:	stream bytes framed so far (header and sections)
  * @seq:	sequence number of the next section
+ * @minor:	minor version written: VSLICE_STREAM_VERSION_MINOR after
+ *		vslice_enc_init(); a caller may lower it before
+ *		vslice_enc_hdr() to write an older format (the HW section's
+ *		length follows it, see vslice_stream_hw_len())
  */
 struct vslice_enc {
 	u32 crc;
 	u64 bytes;
 	u32 seq;
+	u16 minor;
 };
 
 void vslice_enc_init(struct vslice_enc *e);
@@ -108,7 +130,8 @@ size_t vslice_enc_vram_zero(struct vslice_enc *e, void *sec, u64 first,
  *		been written anyway.  Asked once per page and section, only
  *		for runs whose header is valid, before the checksum is known.
  * @vram_zero:	pages [@first, @first + @count) become zero (unwritten)
- * @hw:		the device state section
+ * @hw:		the device state section; @plane is the scanout plane that
+ *		follows it from minor version 1 on, NULL in a 1.0 stream
  * @end:	the END section passed every check; the stream is complete
  *
  * Each callback runs only after its whole unit has been received and
@@ -123,7 +146,8 @@ struct vslice_loader_ops {
 	int (*vram)(void *ctx, u64 first, u32 count, const void *pages);
 	void *(*vram_dst)(void *ctx, u64 idx);
 	int (*vram_zero)(void *ctx, u64 first, u32 count);
-	int (*hw)(void *ctx, const struct vslice_stream_hw *hw);
+	int (*hw)(void *ctx, const struct vslice_stream_hw *hw,
+		  const struct vslice_stream_plane *plane);
 	int (*end)(void *ctx);
 };
 
@@ -144,6 +168,7 @@ enum vslice_loader_phase {
  * @type_id:	the destination's mdev type id
  * @vram_size:	the destination's VRAM size in bytes
  * @npages:	@vram_size in stream pages
+ * @minor:	the stream header's minor version (once accepted)
  * @phase:	enum vslice_loader_phase
  * @need:	size of the unit being collected in @buf
  * @fill:	bytes of it received so far
@@ -167,6 +192,7 @@ struct vslice_loader {
 	u32 type_id;
 	u64 vram_size;
 	u64 npages;
+	u16 minor;
 	enum vslice_loader_phase phase;
 	u32 need;
 	u32 fill;

@@ -293,6 +293,7 @@ TEST_F(compat, info_files)
 		ASSERT_EQ(0, info_get(text, "features", val, sizeof(val)));
 		EXPECT_NE(NULL, strstr(val, "v2"));
 		EXPECT_NE(NULL, strstr(val, "v1_region"));
+		EXPECT_NE(NULL, strstr(val, "display_plane"));
 
 		/* the instance's file is its type's, plus the version it writes */
 		ASSERT_EQ(0, vs_create(&self->src, types[i]));

@@ -573,4 +573,392 @@ TEST_F(display, region_follows_the_plane)
 	free(buf);
 }
 
+/* ------------------------------------------------------------------ */
+/* the plane across migration                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct plane_regs - every plane register a guest can read
+ * @control:	PLANE_CONTROL
+ * @shadow:	PLANE_FORMAT .. PLANE_STRIDE
+ * @error:	PLANE_ERROR
+ * @generation:	PLANE_GENERATION
+ * @active:	PLANE_ACTIVE_*
+ */
+struct plane_regs {
+	__u32 control;
+	struct plane shadow;
+	__u32 error;
+	__u32 generation;
+	struct plane active;
+};
+
+static void regs_get(struct vs_inst *in, struct plane_regs *r)
+{
+	r->control = vs_rd32(in, VSLICE_REG_PLANE_CONTROL);
+	plane_shadow(in, &r->shadow);
+	r->error = vs_rd32(in, VSLICE_REG_PLANE_ERROR);
+	r->generation = vs_rd32(in, VSLICE_REG_PLANE_GENERATION);
+	plane_active(in, &r->active);
+}
+
+static bool regs_eq(const struct plane_regs *a, const struct plane_regs *b)
+{
+	return a->control == b->control && plane_eq(&a->shadow, &b->shadow) &&
+	       a->error == b->error && a->generation == b->generation &&
+	       plane_eq(&a->active, &b->active);
+}
+
+/*
+ * The source's state worth carrying: good_a active with its picture,
+ * good_b's values in the shadows, a refused commit in PLANE_ERROR.
+ */
+static void source_state(struct __test_metadata *_metadata,
+			 struct vs_inst *a)
+{
+	struct plane bad = good_b;
+
+	ASSERT_EQ(0, vram_pattern(a, good_a.offset,
+				  (size_t)good_a.stride * good_a.height,
+				  0xa11ce));
+	plane_commit(a, &good_b, VSLICE_PLANE_CTRL_ENABLE);
+	plane_commit(a, &good_a, VSLICE_PLANE_CTRL_ENABLE);
+	bad.stride = 8;
+	plane_commit(a, &bad, VSLICE_PLANE_CTRL_ENABLE);
+	ASSERT_EQ(VSLICE_PLANE_ERR_STRIDE, perr(a));
+}
+
+/* A v2 stop-copy save of @in into *buf (malloc'd): 0 or -errno. */
+static int save_v2(struct vs_inst *in, uint8_t **buf, size_t *len)
+{
+	int fd, ret;
+
+	ret = vs_mig_set_state(in->device, ST_STOP_COPY, &fd);
+	if (ret)
+		return ret;
+	ret = vs_stream_read_all(fd, buf, len);
+	close(fd);
+	if (ret)
+		vs_dev_reset(in->device);	/* ERROR: back to usable */
+	return ret ?: vs_mig_set_state(in->device, ST_RUNNING, NULL);
+}
+
+/* Load @buf into @in (RUNNING -> STOP -> RESUMING -> RUNNING). */
+static int load_v2(struct vs_inst *in, const uint8_t *buf, size_t len)
+{
+	int fd, ret;
+
+	ret = vs_mig_set_state(in->device, ST_STOP, NULL) ?:
+	      vs_mig_set_state(in->device, ST_RESUMING, &fd);
+	if (ret)
+		return ret;
+	ret = vs_stream_write_all(fd, buf, len, 0);
+	close(fd);
+	ret = ret ?: vs_mig_set_state(in->device, ST_RUNNING, NULL);
+	if (ret)
+		vs_dev_reset(in->device);	/* back to a usable device */
+	return ret;
+}
+
+static int stream_version(struct vs_inst *in, const char *v)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/stream_version",
+		 in->uuid);
+	return vs_sysfs_write(path, v);
+}
+
+FIXTURE(dmig) {
+	struct vs_inst a, b;
+	uint64_t off_b, size_b;
+};
+
+FIXTURE_SETUP(dmig)
+{
+	__u64 flags = 0;
+
+	if (access(VS_PARENT_DIR, F_OK))
+		SKIP(return, "vslice is not loaded (%s missing)", VS_PARENT_DIR);
+	vs_remove_all();
+	ASSERT_EQ(0, vs_create(&self->a, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->a));
+	ASSERT_EQ(0, vs_create(&self->b, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->b));
+	if (vs_mig_flags(self->a.device, &flags))
+		SKIP(return, "no VFIO v2 migration on this kernel");
+	ASSERT_EQ(0, vs_region_offset(self->b.device, DISPLAY_INDEX,
+				      &self->off_b, &self->size_b));
+	if (vs_fault_have("skip_plane"))
+		vs_fault_set("skip_plane", 0);
+}
+
+FIXTURE_TEARDOWN(dmig)
+{
+	if (vs_fault_have("skip_plane"))
+		vs_fault_set("skip_plane", 0);
+	if (self->a.uuid[0])
+		vs_remove(&self->a);
+	if (self->b.uuid[0])
+		vs_remove(&self->b);
+	vs_remove_all();
+}
+
+/*
+ * Save @a (in the state source_state() made), load into @b, which shows
+ * another plane in a display mapping made before the load.  Returns
+ * whether every plane register, the query and the picture in that
+ * mapping came out equal; @a's registers in *@want.
+ */
+static bool v2_round_trip(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(dmig) * self, struct plane_regs *want)
+{
+	const size_t sa = (size_t)good_a.stride * good_a.height;
+	struct vfio_device_gfx_plane_info q;
+	struct plane_regs got;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	bool same;
+	__u8 *m;
+
+	plane_commit(&self->b, &good_b, VSLICE_PLANE_CTRL_ENABLE);
+	m = map_at(self->b.device, self->off_b, self->size_b, PROT_READ,
+		   MAP_SHARED, 0);
+	if (m == MAP_FAILED)
+		return false;
+	regs_get(&self->a, want);
+	if (save_v2(&self->a, &buf, &len) || load_v2(&self->b, buf, len)) {
+		munmap(m, self->size_b);
+		free(buf);
+		return false;
+	}
+	free(buf);
+	regs_get(&self->b, &got);
+	same = regs_eq(want, &got);
+	TH_LOG("source: active %#x gen %u err %u; destination: active %#x gen %u err %u",
+	       want->active.format, want->generation, want->error,
+	       got.active.format, got.generation, got.error);
+	same &= !query(&self->b, VFIO_GFX_PLANE_TYPE_REGION, &q) &&
+		q.drm_format == good_a.format && q.width == good_a.width &&
+		q.height == good_a.height && q.stride == good_a.stride;
+	/* the picture: the old mapping now shows the source's framebuffer */
+	same &= same_as_vram(&self->a, m, good_a.offset, sa);
+	munmap(m, self->size_b);
+	return same;
+}
+
+TEST_F(dmig, plane_survives_v2_round_trip)
+{
+	struct plane_regs want;
+
+	source_state(_metadata, &self->a);
+	EXPECT_TRUE(v2_round_trip(_metadata, self, &want));
+	EXPECT_EQ(VSLICE_PLANE_ERR_STRIDE, want.error);
+	EXPECT_EQ(FMT_XR24, want.active.format);
+}
+
+/*
+ * The control: with skip_plane set the saved stream carries the plane as
+ * disabled, and the round trip's checks must say so.
+ */
+TEST_F(dmig, skip_plane_fault_is_caught)
+{
+	struct plane_regs want, got;
+
+	if (!vs_fault_have("skip_plane"))
+		SKIP(return, "module built without VSLICE_FAULTS=y");
+	source_state(_metadata, &self->a);
+	ASSERT_EQ(0, vs_fault_set("skip_plane", 1));
+	EXPECT_FALSE(v2_round_trip(_metadata, self, &want));
+	regs_get(&self->b, &got);
+	EXPECT_EQ(0U, got.active.format);
+	EXPECT_EQ(0U, got.generation);
+}
+
+/*
+ * Format 1.0 (stream_version 1.0): a disabled plane saves and loads, and
+ * the destination's plane ends disabled whatever it showed; an enabled
+ * plane cannot be expressed and the save fails with EOPNOTSUPP, the
+ * source still usable.
+ */
+TEST_F(dmig, format_1_0_stream_has_no_plane)
+{
+	static const struct plane zero;
+	struct vfio_device_gfx_plane_info q;
+	struct plane_regs got;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	ASSERT_EQ(0, stream_version(&self->a, "1.0"));
+	/* shadows written, never enabled: 1.0 can carry this device */
+	plane_write(&self->a, &good_a);
+	ASSERT_EQ(0, save_v2(&self->a, &buf, &len));
+	ASSERT_LT(sizeof(struct vslice_stream_hdr), len);
+	EXPECT_EQ(0, ((struct vslice_stream_hdr *)buf)->minor);
+	plane_commit(&self->b, &good_b, VSLICE_PLANE_CTRL_ENABLE);
+	ASSERT_EQ(0, load_v2(&self->b, buf, len));
+	free(buf);
+	regs_get(&self->b, &got);
+	EXPECT_TRUE(plane_eq(&zero, &got.active));
+	EXPECT_TRUE(plane_eq(&zero, &got.shadow));
+	EXPECT_EQ(0U, got.control);
+	EXPECT_EQ(0U, got.error);
+	ASSERT_EQ(0, query(&self->b, VFIO_GFX_PLANE_TYPE_REGION, &q));
+	EXPECT_EQ(0U, q.drm_format);
+	EXPECT_EQ(0U, q.size);
+
+	/* enabled: refused at save time */
+	plane_commit(&self->a, &good_a, VSLICE_PLANE_CTRL_ENABLE);
+	buf = NULL;
+	EXPECT_EQ(-EOPNOTSUPP, save_v2(&self->a, &buf, &len));
+	free(buf);
+	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(self->a.device));
+	/* 1.1 again: fine */
+	ASSERT_EQ(0, stream_version(&self->a, "1.1"));
+	buf = NULL;
+	EXPECT_EQ(0, save_v2(&self->a, &buf, &len));
+	free(buf);
+}
+
+/* The HW section's plane, right after struct vslice_stream_hw. */
+static struct vslice_stream_plane *stream_plane(uint8_t *buf, size_t len,
+						size_t *sec_off)
+{
+	size_t off = sizeof(struct vslice_stream_hdr);
+
+	while (off + sizeof(struct vslice_stream_sec) <= len) {
+		struct vslice_stream_sec *sec = (void *)(buf + off);
+
+		if (le32toh(sec->type) == VSLICE_SEC_HW) {
+			if (le32toh(sec->len) != sizeof(struct vslice_stream_hw) +
+			    sizeof(struct vslice_stream_plane))
+				return NULL;
+			*sec_off = off;
+			return (void *)(buf + off + sizeof(*sec) +
+					sizeof(struct vslice_stream_hw));
+		}
+		off += sizeof(*sec) + le32toh(sec->len);
+	}
+	return NULL;
+}
+
+/* After editing the HW payload: its crc, then END's stream_crc. */
+static void reseal(uint8_t *buf, size_t len, size_t hw_off)
+{
+	struct vslice_stream_sec *sec = (void *)(buf + hw_off);
+	size_t off = sizeof(struct vslice_stream_hdr);
+	struct vslice_stream_end *end;
+	uint32_t crc;
+
+	sec->crc = htole32(vs_crc32c(sec + 1, le32toh(sec->len)));
+	crc = vs_crc32c_update(~0u, buf, off);
+	for (;;) {
+		sec = (void *)(buf + off);
+		if (le32toh(sec->type) == VSLICE_SEC_END)
+			break;
+		crc = vs_crc32c_update(crc, sec, sizeof(*sec));
+		off += sizeof(*sec) + le32toh(sec->len);
+	}
+	end = (void *)(sec + 1);
+	end->stream_crc = htole32(~crc);
+	sec->crc = htole32(vs_crc32c(end, sizeof(*end)));
+	(void)len;
+}
+
+/*
+ * A stream can carry any plane: what the device could never have
+ * accepted is refused with EINVAL at RESUMING, and the destination stays
+ * usable; what a guest can write in the shadows loads as it is.
+ */
+TEST_F(dmig, incoming_plane_values_checked)
+{
+	const __u64 vram = 128 * VS_MIB;
+	enum { F_ACTIVE_FMT, F_ACTIVE_OFF, F_ACTIVE_W, F_ACTIVE_H,
+	       F_ACTIVE_STRIDE, F_ERROR, F_RESERVED, F_SHADOW };
+	const struct {
+		const char *what;
+		int field;
+		__u64 val;
+		int err;
+	} cases[] = {
+		{ "active format unknown", F_ACTIVE_FMT, 0x36314752, -EINVAL },
+		{ "disabled with an offset", F_ACTIVE_FMT, 0, -EINVAL },
+		{ "active offset unaligned", F_ACTIVE_OFF, 4096 + 4, -EINVAL },
+		{ "active offset past VRAM", F_ACTIVE_OFF, vram, -EINVAL },
+		{ "active offset wraps", F_ACTIVE_OFF, -PG, -EINVAL },
+		{ "active width 0", F_ACTIVE_W, 0, -EINVAL },
+		{ "active height 4097", F_ACTIVE_H, 4097, -EINVAL },
+		{ "active stride too small", F_ACTIVE_STRIDE, 4, -EINVAL },
+		{ "active stride unaligned", F_ACTIVE_STRIDE, 2562, -EINVAL },
+		{ "PLANE_ERROR 7", F_ERROR, 7, -EINVAL },
+		{ "reserved", F_RESERVED, 1, -EINVAL },
+		{ "shadow garbage (a guest can write it)", F_SHADOW, ~0ULL, 0 },
+	};
+	struct plane_regs got;
+	uint8_t *orig = NULL, *buf;
+	size_t len = 0, hw_off = 0;
+	unsigned int i;
+
+	source_state(_metadata, &self->a);
+	ASSERT_EQ(0, save_v2(&self->a, &orig, &len));
+	ASSERT_NE(NULL, stream_plane(orig, len, &hw_off));
+	ASSERT_EQ(0, load_v2(&self->b, orig, len)) TH_LOG("unpatched");
+	buf = malloc(len);
+	ASSERT_NE(NULL, buf);
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct vslice_stream_plane *p;
+
+		TH_LOG("case %u: %s", i, cases[i].what);
+		memcpy(buf, orig, len);
+		p = stream_plane(buf, len, &hw_off);
+		ASSERT_NE(NULL, p);
+		switch (cases[i].field) {
+		case F_ACTIVE_FMT:
+			p->active_format = htole32(cases[i].val);
+			break;
+		case F_ACTIVE_OFF:
+			p->active_offset = htole64(cases[i].val);
+			break;
+		case F_ACTIVE_W:
+			p->active_width = htole32(cases[i].val);
+			break;
+		case F_ACTIVE_H:
+			p->active_height = htole32(cases[i].val);
+			break;
+		case F_ACTIVE_STRIDE:
+			p->active_stride = htole32(cases[i].val);
+			break;
+		case F_ERROR:
+			p->error = htole32(cases[i].val);
+			break;
+		case F_RESERVED:
+			p->reserved = htole32(cases[i].val);
+			break;
+		case F_SHADOW:
+			p->control = htole32(cases[i].val);
+			p->format = htole32(cases[i].val);
+			p->offset = htole64(cases[i].val);
+			p->width = htole32(cases[i].val);
+			p->stride = htole32(cases[i].val);
+			break;
+		}
+		reseal(buf, len, hw_off);
+		EXPECT_EQ(cases[i].err, load_v2(&self->b, buf, len));
+		/* usable: a plane commits, the engine-side registers work */
+		plane_commit(&self->b, &good_b, VSLICE_PLANE_CTRL_ENABLE);
+		EXPECT_EQ(0, perr(&self->b));
+		expect_query(_metadata, &self->b, &good_b);
+		if (!cases[i].err) {
+			ASSERT_EQ(0, load_v2(&self->b, buf, len));
+			regs_get(&self->b, &got);
+			EXPECT_EQ((__u32)cases[i].val, got.control);
+			EXPECT_EQ(cases[i].val, got.shadow.offset);
+			EXPECT_EQ(FMT_XR24, got.active.format);
+		}
+	}
+	free(buf);
+	free(orig);
+}
+
 TEST_HARNESS_MAIN

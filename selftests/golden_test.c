@@ -3,9 +3,10 @@
  * golden_test - every stream in selftests/golden/MANIFEST, produced by
  * some earlier vslice module, still loads into a fresh instance of today's
  * module and yields exactly the content its source was made to hold
- * (selftests/golden/golden.h): VRAM pages and scratch registers.  The
- * destination holds other data before the load, so a load that leaves
- * anything behind is caught.
+ * (selftests/golden/golden.h): VRAM pages, scratch registers and the
+ * scanout plane (disabled after a 1.0 stream).  The destination holds
+ * other data and shows another plane before the load, so a load that
+ * leaves anything behind is caught.
  *
  *   golden_test                      the kselftest (needs vslice loaded)
  *   golden_test --generate DIR       produce this module's streams into
@@ -98,6 +99,16 @@ static int v1_drain(struct vs_inst *in, struct vs_buf *s)
 	}
 }
 
+static void plane_write(struct vs_inst *in, const struct golden_plane *p)
+{
+	vs_wr32(in, VSLICE_REG_PLANE_FORMAT, p->format);
+	vs_wr32(in, VSLICE_REG_PLANE_OFFSET_LO, (uint32_t)p->offset);
+	vs_wr32(in, VSLICE_REG_PLANE_OFFSET_HI, (uint32_t)(p->offset >> 32));
+	vs_wr32(in, VSLICE_REG_PLANE_WIDTH, p->width);
+	vs_wr32(in, VSLICE_REG_PLANE_HEIGHT, p->height);
+	vs_wr32(in, VSLICE_REG_PLANE_STRIDE, p->stride);
+}
+
 static int make_busy_before(struct vs_inst *in, uint64_t npages)
 {
 	unsigned int i;
@@ -105,6 +116,13 @@ static int make_busy_before(struct vs_inst *in, uint64_t npages)
 
 	for (i = 0; i < GOLDEN_NR_SCRATCH; i++)
 		vs_wr32(in, VSLICE_REG_SCRATCH(i), golden_scratch(i));
+	if (VSLICE_STREAM_VERSION_MINOR >= 1) {
+		plane_write(in, &golden_plane);
+		vs_wr32(in, VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
+		if (vs_rd32(in, VSLICE_REG_PLANE_ERROR))
+			return -EINVAL;
+		plane_write(in, &golden_plane_shadow);
+	}
 	for (i = 0; i < ARRAY_SIZE(golden_pages_a); i++)
 		ret = ret ?: page_write_seed(in, GOLDEN_SEED_A,
 					     golden_pages_a[i]);
@@ -302,6 +320,35 @@ static void check_pages(struct __test_metadata *_metadata,
 	}
 }
 
+/* The plane: the recipe's from a busy 1.1+ stream, else disabled. */
+static void check_plane(struct __test_metadata *_metadata,
+			struct vs_inst *in, const struct golden_entry *e)
+{
+	static const struct golden_plane none;
+	bool on = e->busy && e->minor >= 1;
+	const struct golden_plane *act = on ? &golden_plane : &none;
+	const struct golden_plane *sh = on ? &golden_plane_shadow : &none;
+
+	EXPECT_EQ(act->format, vs_rd32(in, VSLICE_REG_PLANE_ACTIVE_FORMAT))
+		TH_LOG("%s: active plane", e->file);
+	EXPECT_EQ((uint32_t)act->offset,
+		  vs_rd32(in, VSLICE_REG_PLANE_ACTIVE_OFFSET_LO));
+	EXPECT_EQ(act->width, vs_rd32(in, VSLICE_REG_PLANE_ACTIVE_WIDTH));
+	EXPECT_EQ(act->height, vs_rd32(in, VSLICE_REG_PLANE_ACTIVE_HEIGHT));
+	EXPECT_EQ(act->stride, vs_rd32(in, VSLICE_REG_PLANE_ACTIVE_STRIDE));
+	EXPECT_EQ(sh->format, vs_rd32(in, VSLICE_REG_PLANE_FORMAT))
+		TH_LOG("%s: shadow registers", e->file);
+	EXPECT_EQ((uint32_t)sh->offset, vs_rd32(in, VSLICE_REG_PLANE_OFFSET_LO));
+	EXPECT_EQ(sh->width, vs_rd32(in, VSLICE_REG_PLANE_WIDTH));
+	EXPECT_EQ(sh->height, vs_rd32(in, VSLICE_REG_PLANE_HEIGHT));
+	EXPECT_EQ(sh->stride, vs_rd32(in, VSLICE_REG_PLANE_STRIDE));
+	EXPECT_EQ(on ? VSLICE_PLANE_CTRL_ENABLE : 0,
+		  vs_rd32(in, VSLICE_REG_PLANE_CONTROL));
+	EXPECT_EQ(0, vs_rd32(in, VSLICE_REG_PLANE_ERROR));
+	if (on)	/* one enable on a fresh instance */
+		EXPECT_EQ(1, vs_rd32(in, VSLICE_REG_PLANE_GENERATION));
+}
+
 TEST(every_golden_stream_loads)
 {
 	char path[512];
@@ -334,7 +381,13 @@ TEST(every_golden_stream_loads)
 		ASSERT_EQ(0, page_write_seed(&in, 0xbad, 11));
 		ASSERT_EQ(0, page_write_seed(&in, 0xbad, GOLDEN_PAGE_REDIRTY));
 
+		plane_write(&in, &(struct golden_plane){ 0x34324258, 0, 16,
+							 16, 64 });
+		vs_wr32(&in, VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
+		ASSERT_NE(0, vs_rd32(&in, VSLICE_REG_PLANE_ACTIVE_FORMAT));
+
 		EXPECT_EQ(0, v2_load(&in, &s)) TH_LOG("%s", e.file);
+		check_plane(_metadata, &in, &e);
 		for (i = 0; i < GOLDEN_NR_SCRATCH; i++)
 			EXPECT_EQ(e.busy ? golden_scratch(i) : 0,
 				  vs_rd32(&in, VSLICE_REG_SCRATCH(i)))

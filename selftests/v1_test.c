@@ -1131,6 +1131,77 @@ TEST_F_TIMEOUT(v1, qemu_save_and_load, 600)
 	stream_free(&s);
 }
 
+/* Every plane register a guest can read, in register order. */
+static void plane_regs(struct v1dev *d, __u32 *r)
+{
+	__u32 reg;
+
+	for (reg = VSLICE_REG_PLANE_CONTROL;
+	     reg <= VSLICE_REG_PLANE_ACTIVE_STRIDE; reg += 4)
+		r[(reg - VSLICE_REG_PLANE_CONTROL) / 4] = vs_rd32(&d->in, reg);
+}
+
+#define NR_PLANE_REGS \
+	((VSLICE_REG_PLANE_ACTIVE_STRIDE - VSLICE_REG_PLANE_CONTROL) / 4 + 1)
+
+/*
+ * The scanout plane through QEMU 7.2's v1 protocol: the destination ends
+ * with every plane register of the source (active plane, shadows,
+ * PLANE_ERROR, GENERATION), replacing the plane it had.
+ */
+TEST_F_TIMEOUT(v1, plane_survives_qemu_save_and_load, 300)
+{
+	struct v1dev *a = &self->a, *b = &self->b;
+	__u32 want[NR_PLANE_REGS], got[NR_PLANE_REGS];
+	struct stream s = { 0 };
+	bool hw_error;
+	unsigned int i;
+
+	/* source: a 800x600 plane at 4 MiB, other shadows, a refused commit */
+	vs_wr32(&a->in, VSLICE_REG_PLANE_FORMAT, VSLICE_PLANE_FMT_XRGB8888);
+	vs_wr32(&a->in, VSLICE_REG_PLANE_OFFSET_LO, 4 << 20);
+	vs_wr32(&a->in, VSLICE_REG_PLANE_WIDTH, 800);
+	vs_wr32(&a->in, VSLICE_REG_PLANE_HEIGHT, 600);
+	vs_wr32(&a->in, VSLICE_REG_PLANE_STRIDE, 3200);
+	vs_wr32(&a->in, VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
+	ASSERT_EQ(0, vs_rd32(&a->in, VSLICE_REG_PLANE_ERROR));
+	vs_wr32(&a->in, VSLICE_REG_PLANE_OFFSET_LO, 100);
+	vs_wr32(&a->in, VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
+	ASSERT_EQ(VSLICE_PLANE_ERR_ALIGN,
+		  vs_rd32(&a->in, VSLICE_REG_PLANE_ERROR));
+	plane_regs(a, want);
+	/* destination: another plane */
+	vs_wr32(&b->in, VSLICE_REG_PLANE_FORMAT, VSLICE_PLANE_FMT_XBGR8888);
+	vs_wr32(&b->in, VSLICE_REG_PLANE_WIDTH, 16);
+	vs_wr32(&b->in, VSLICE_REG_PLANE_HEIGHT, 16);
+	vs_wr32(&b->in, VSLICE_REG_PLANE_STRIDE, 64);
+	vs_wr32(&b->in, VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
+	ASSERT_EQ(VSLICE_PLANE_FMT_XBGR8888,
+		  vs_rd32(&b->in, VSLICE_REG_PLANE_ACTIVE_FORMAT));
+
+	ASSERT_EQ(0, qemu_set_state(a, q_vm_start, &hw_error));
+	ASSERT_EQ(0, qemu_set_state(b, q_vm_start, &hw_error));
+	ASSERT_EQ(0, qemu_set_state(b, q_load_setup, &hw_error));
+	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
+	for (i = 0; qemu_precopy_pass(_metadata, a, &s); i++)
+		ASSERT_LT(i, 10000U);
+	ASSERT_EQ(0, qemu_set_state(a, q_switchover, &hw_error));
+	ASSERT_EQ(0, qemu_complete(_metadata, a, &s));
+	ASSERT_EQ(0, qemu_load(_metadata, b, &s, NULL));
+	ASSERT_EQ(0, qemu_set_state(b, q_vm_start, &hw_error));
+	EXPECT_FALSE(hw_error);
+
+	plane_regs(b, got);
+	for (i = 0; i < NR_PLANE_REGS; i++)
+		if (want[i] != got[i])
+			TH_LOG("plane register 0x%03x: source %#x, destination %#x",
+			       VSLICE_REG_PLANE_CONTROL + 4 * i, want[i], got[i]);
+	EXPECT_EQ(0, memcmp(want, got, sizeof(want)));
+	EXPECT_EQ(VSLICE_PLANE_FMT_XRGB8888, got[(VSLICE_REG_PLANE_ACTIVE_FORMAT -
+						  VSLICE_REG_PLANE_CONTROL) / 4]);
+	stream_free(&s);
+}
+
 /*
  * savevm / a paused source: no pre-copy, QEMU reads pending_bytes before
  * it ever read data_offset; repeated data_offset/data_size reads in one

@@ -30,7 +30,7 @@
 
 #define VSLICE_STREAM_MAGIC		0x4d47494d534c5356ULL /* "VSLSMIGM" */
 #define VSLICE_STREAM_VERSION_MAJOR	1	/* incompatible changes */
-#define VSLICE_STREAM_VERSION_MINOR	0	/* compatible additions */
+#define VSLICE_STREAM_VERSION_MINOR	1	/* compatible additions */
 #define VSLICE_STREAM_PAGE_SIZE		4096
 
 /* Feature flags in the header; a receiver refuses unknown ones. */
@@ -65,7 +65,7 @@ struct vslice_stream_hdr {
 /* Section types.  END spells "END" in hex; on the wire it is "DNE\0". */
 #define VSLICE_SEC_VRAM		1 /* struct vslice_stream_vram + pages */
 #define VSLICE_SEC_VRAM_ZERO	2 /* struct vslice_stream_vram, no data */
-#define VSLICE_SEC_HW		3 /* struct vslice_stream_hw */
+#define VSLICE_SEC_HW		3 /* struct vslice_stream_hw (+ _plane) */
 #define VSLICE_SEC_END		0x454e44 /* "END": struct vslice_stream_end */
 
 /* A VRAM section carries at most this many pages. */
@@ -139,6 +139,47 @@ struct vslice_stream_hw {
 	__le64 cmd_progress;
 	__le32 irq_type;
 	__le32 reserved[5];
+};
+
+/**
+ * struct vslice_stream_plane - the scanout plane's registers (format 1.1+)
+ * @control:	VSLICE_REG_PLANE_CONTROL as last written
+ * @format:	VSLICE_REG_PLANE_FORMAT (shadow)
+ * @offset:	VSLICE_REG_PLANE_OFFSET_LO/HI (shadow)
+ * @width:	VSLICE_REG_PLANE_WIDTH (shadow)
+ * @height:	VSLICE_REG_PLANE_HEIGHT (shadow)
+ * @stride:	VSLICE_REG_PLANE_STRIDE (shadow)
+ * @error:	VSLICE_REG_PLANE_ERROR
+ * @generation:	VSLICE_REG_PLANE_GENERATION
+ * @active_format: VSLICE_REG_PLANE_ACTIVE_FORMAT; 0: disabled
+ * @active_offset: VSLICE_REG_PLANE_ACTIVE_OFFSET_LO/HI
+ * @active_width: VSLICE_REG_PLANE_ACTIVE_WIDTH
+ * @active_height: VSLICE_REG_PLANE_ACTIVE_HEIGHT
+ * @active_stride: VSLICE_REG_PLANE_ACTIVE_STRIDE
+ * @reserved:	0
+ *
+ * From minor version 1 on, the HW section's payload is struct
+ * vslice_stream_hw immediately followed by this struct (len 376 + 64);
+ * a 1.0 stream has struct vslice_stream_hw alone (len 376) and loads
+ * with the plane disabled.  The active plane must be one the device
+ * would have accepted (or all zero); the shadow registers may hold
+ * anything a guest can write.
+ */
+struct vslice_stream_plane {
+	__le32 control;
+	__le32 format;
+	__le64 offset;
+	__le32 width;
+	__le32 height;
+	__le32 stride;
+	__le32 error;
+	__le32 generation;
+	__le32 active_format;
+	__le64 active_offset;
+	__le32 active_width;
+	__le32 active_height;
+	__le32 active_stride;
+	__le32 reserved;
 };
 
 /**

@@ -187,7 +187,8 @@ static int ld_vram(void *ctx, u64 first, u32 count, const void *pages)
 	return 0;
 }
 
-static int ld_hw(void *ctx, const struct vslice_stream_hw *hw)
+static int ld_hw(void *ctx, const struct vslice_stream_hw *hw,
+		 const struct vslice_stream_plane *plane)
 {
 	return 0;
 }
@@ -214,7 +215,7 @@ static void make_stream(void)
 			       vram + (first + i) * PG, PG);
 		stream_len += vslice_enc_vram(&e, sec, first, RUN);
 	}
-	memset(stream + stream_len, 0, 16 + sizeof(struct vslice_stream_hw));
+	memset(stream + stream_len, 0, 16 + vslice_stream_hw_len(e.minor));
 	stream_len += vslice_enc_hw(&e, stream + stream_len);
 	stream_len += vslice_enc_end(&e, stream + stream_len);
 }

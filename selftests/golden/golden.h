@@ -14,7 +14,10 @@
  *         the save runs in pre-copy after its first pass, page
  *         GOLDEN_PAGE_REDIRTY is rewritten and GOLDEN_PAGE_LATE written
  *         with GOLDEN_SEED_B, so the stream carries one page twice and the
- *         later copy must win.
+ *         later copy must win.  From format 1.1 on, busy also enables the
+ *         scanout plane golden_plane (before the save) and then writes
+ *         golden_plane_shadow into the shadow registers without a commit;
+ *         a 1.0 stream, and an idle one, load with the plane disabled.
  *
  * The manifest only ever grows: a new format version adds streams under
  * new names (the version is part of the name), old ones stay and must
@@ -37,6 +40,25 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #endif
+
+/*
+ * The busy plane (format 1.1+): active plane, then shadow registers
+ * written but not committed.  Values of VSLICE_PLANE_FMT_XRGB8888 and
+ * VSLICE_PLANE_FMT_XBGR8888 spelled out: uapi headers stay out of here.
+ */
+struct golden_plane {
+	uint32_t format;
+	uint64_t offset;
+	uint32_t width, height, stride;
+};
+
+static const struct golden_plane golden_plane = {
+	0x34325258, 8 * 4096, 256, 128, 1024,		/* XR24 at page 8 */
+};
+
+static const struct golden_plane golden_plane_shadow = {
+	0x34324258, 1000 * 4096, 64, 32, 512,		/* XB24 at page 1000 */
+};
 
 /* Pages written before the save starts (plus the last page of VRAM). */
 static const uint64_t golden_pages_a[] = { 8, 9, 10, 1000 };

@@ -66,6 +66,7 @@ static int re_hdr(void *ctx, const struct vslice_stream_hdr *h)
 {
 	struct reenc *r = ctx;
 
+	r->e.minor = __le16_to_cpu(h->minor);
 	r->len += vslice_enc_hdr(&r->e, reenc_room(r),
 				 __le32_to_cpu(h->type_id),
 				 __le64_to_cpu(h->vram_size),
@@ -91,12 +92,16 @@ static int re_zero(void *ctx, u64 first, u32 count)
 	return 0;
 }
 
-static int re_hw(void *ctx, const struct vslice_stream_hw *hw)
+static int re_hw(void *ctx, const struct vslice_stream_hw *hw,
+		 const struct vslice_stream_plane *plane)
 {
 	struct reenc *r = ctx;
 	u8 *sec = reenc_room(r);
 
+	CHECK(!plane == !r->e.minor);
 	memcpy(vslice_sec_payload(sec), hw, sizeof(*hw));
+	if (plane)
+		memcpy(vslice_sec_plane(sec), plane, sizeof(*plane));
 	r->len += vslice_enc_hw(&r->e, sec);
 	return 0;
 }
@@ -216,6 +221,8 @@ static const struct field vram_fields[] = {
 
 static const struct field hw_fields[] = {
 	{ 16 + 352, 4 }, { 16 + 356, 4 }, { 16 + 372, 4 },
+	/* the plane (1.1): active format, offset, reserved */
+	{ 16 + 376 + 36, 4 }, { 16 + 376 + 40, 8 }, { 16 + 376 + 60, 4 },
 };
 
 static const struct field end_fields[] = {

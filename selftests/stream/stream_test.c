@@ -159,7 +159,7 @@ TEST(encoder_end_chains_header_and_section_headers_only)
 	off += vslice_enc_vram(&e, out + off, 5, 2);
 	hw_off = off;
 	memset(vslice_sec_payload(out + off), 0,
-	       sizeof(struct vslice_stream_hw));
+	       vslice_stream_hw_len(e.minor));
 	off += vslice_enc_hw(&e, out + off);
 	end_off = off;
 	ASSERT_EQ(VSLICE_STREAM_END_SIZE, vslice_enc_end(&e, out + off));
@@ -674,6 +674,10 @@ TEST_F(bad, section_wrong_len_for_type_is_einval)
 		{ VSLICE_SEC_VRAM_ZERO, 16 + 4096 },
 		{ VSLICE_SEC_HW, sizeof(struct vslice_stream_hw) - 1 },
 		{ VSLICE_SEC_HW, sizeof(struct vslice_stream_hw) + 8 },
+		/* 1.0's length in a 1.1 stream, and one byte more */
+		{ VSLICE_SEC_HW, sizeof(struct vslice_stream_hw) },
+		{ VSLICE_SEC_HW, sizeof(struct vslice_stream_hw) +
+				 sizeof(struct vslice_stream_plane) + 1 },
 		{ VSLICE_SEC_END, 0 },
 		{ VSLICE_SEC_END, 40 },
 	};
@@ -817,6 +821,80 @@ TEST_F(bad, hw_reserved_nonzero_is_einval)
 	EXPECT_EQ(0, decode_fixed(&self->s, &self->k, SG_FIX_ALL));
 }
 
+TEST_F(bad, plane_reserved_nonzero_is_einval)
+{
+	unsigned int u;
+	size_t off = sec_off(&self->s, VSLICE_SEC_HW, 0, &u);
+	size_t r = sizeof(struct vslice_stream_hw) +
+		   offsetof(struct vslice_stream_plane, reserved);
+	size_t i;
+
+	for (i = 0; i < sizeof(self->src.plane.reserved); i++) {
+		self->s.data[off + 16 + r + i] = 0x01;
+		EXPECT_EQ(-EINVAL, decode_fixed(&self->s, &self->k,
+						SG_FIX_ALL));
+		EXPECT_EQ(u, self->k.nr_ev);
+		self->s.data[off + 16 + r + i] = 0;
+	}
+	EXPECT_EQ(0, decode_fixed(&self->s, &self->k, SG_FIX_ALL));
+}
+
+/*
+ * Format 1.0 (no plane after struct vslice_stream_hw) still decodes, and
+ * hands over no plane; 1.1 hands over the plane it carries.
+ */
+TEST(format_1_0_and_1_1_streams_decode)
+{
+	struct sg_opts o = { .rounds = 2, .max_run = 8, .zero_runs = true };
+	unsigned int minor;
+
+	for (minor = 0; minor <= 1; minor++) {
+		struct sg_model src, dst;
+		struct sg_stream s;
+		struct sg_sink k;
+
+		o.minor = minor + 1;
+		sg_model_init(&src, TYPE_ID, NPAGES);
+		sg_model_init(&dst, TYPE_ID, NPAGES);
+		sg_stream_init(&s);
+		sg_build(&s, &src, 77 + minor, &o);
+		EXPECT_EQ(minor, (unsigned int)(s.data[10] | s.data[11] << 8));
+		sg_sink_init(&k, &dst, NULL, 0);
+		EXPECT_EQ(0, decode(s.data, s.len, &k)) TH_LOG("1.%u", minor);
+		EXPECT_FALSE(k.bad);
+		EXPECT_EQ(1u, k.hw_seen);
+		EXPECT_EQ(minor, k.planes);
+		EXPECT_EQ(!!minor, dst.has_plane);
+		EXPECT_TRUE(sg_model_equal(&src, &dst));
+		sg_stream_free(&s);
+		sg_model_free(&src);
+		sg_model_free(&dst);
+	}
+}
+
+/* The HW section's length follows the header's minor version exactly. */
+TEST(hw_len_of_the_other_minor_is_einval)
+{
+	static u8 out[2048];
+	struct vslice_enc e;
+	struct sg_sink k;
+	unsigned int hdr_minor;
+	size_t off;
+
+	for (hdr_minor = 0; hdr_minor <= 1; hdr_minor++) {
+		memset(out, 0, sizeof(out));
+		vslice_enc_init(&e);
+		e.minor = hdr_minor;
+		off = vslice_enc_hdr(&e, out, TYPE_ID, VRAM_SIZE, 0);
+		e.minor = !hdr_minor;	/* frame the other version's HW */
+		off += vslice_enc_hw(&e, out + off);
+		off += vslice_enc_end(&e, out + off);
+		sg_sink_init(&k, NULL, NULL, 0);
+		EXPECT_EQ(-EINVAL, decode(out, off, &k)) TH_LOG("1.%u", hdr_minor);
+		EXPECT_EQ(0u, k.hw_seen);
+	}
+}
+
 static size_t build_hw_twice(u8 *out, bool twice)
 {
 	struct vslice_enc e;
@@ -825,11 +903,11 @@ static size_t build_hw_twice(u8 *out, bool twice)
 	vslice_enc_init(&e);
 	off = vslice_enc_hdr(&e, out, TYPE_ID, VRAM_SIZE, 0);
 	memset(vslice_sec_payload(out + off), 0,
-	       sizeof(struct vslice_stream_hw));
+	       vslice_stream_hw_len(e.minor));
 	off += vslice_enc_hw(&e, out + off);
 	if (twice) {
 		memset(vslice_sec_payload(out + off), 0,
-		       sizeof(struct vslice_stream_hw));
+		       vslice_stream_hw_len(e.minor));
 		off += vslice_enc_hw(&e, out + off);
 	}
 	return off + vslice_enc_end(&e, out + off);
@@ -840,7 +918,7 @@ TEST_F(bad, minimal_stream_is_header_hw_end)
 	static u8 out[2048];
 	size_t len = build_hw_twice(out, false);
 
-	EXPECT_EQ(40u + 16 + 376 + 40, len);
+	EXPECT_EQ(40u + 16 + 376 + 64 + 40, len);	/* 1.1: hw + plane */
 	EXPECT_EQ(0, decode(out, len, &self->k));
 	EXPECT_EQ(3u, self->k.nr_ev);
 }
@@ -933,7 +1011,7 @@ TEST_F(bad, swapped_sections_with_fixed_seqs_are_ebadmsg)
 	off += vslice_enc_vram_zero(&e, out + off, 1, 1);
 	off += vslice_enc_vram_zero(&e, out + off, 2, 1);
 	memset(vslice_sec_payload(out + off), 0,
-	       sizeof(struct vslice_stream_hw));
+	       vslice_stream_hw_len(e.minor));
 	off += vslice_enc_hw(&e, out + off);
 	off += vslice_enc_end(&e, out + off);
 	ASSERT_EQ(0, decode(out, off, &self->k));
@@ -1089,6 +1167,22 @@ static void golden_check_one(struct __test_metadata *_metadata,
 	for (i = 0; i < GOLDEN_NR_SCRATCH; i++)
 		EXPECT_EQ(e->busy ? golden_scratch(i) : 0,
 			  __le32_to_cpu(m.hw.scratch[i]));
+	/* the plane: none in 1.0; the recipe's in a busy 1.1+ stream */
+	EXPECT_EQ(e->minor >= 1, m.has_plane) TH_LOG("%s", e->file);
+	if (e->minor >= 1) {
+		const struct golden_plane *a = &golden_plane;
+		const struct golden_plane *sh = &golden_plane_shadow;
+		bool on = e->busy;
+
+		EXPECT_EQ(on ? a->format : 0,
+			  __le32_to_cpu(m.plane.active_format));
+		EXPECT_EQ(on ? a->offset : 0,
+			  __le64_to_cpu(m.plane.active_offset));
+		EXPECT_EQ(on ? a->stride : 0,
+			  __le32_to_cpu(m.plane.active_stride));
+		EXPECT_EQ(on ? sh->format : 0, __le32_to_cpu(m.plane.format));
+		EXPECT_EQ(on ? sh->offset : 0, __le64_to_cpu(m.plane.offset));
+	}
 	sg_model_free(&m);
 }
 

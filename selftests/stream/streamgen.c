@@ -80,7 +80,9 @@ bool sg_model_equal(const struct sg_model *a, const struct sg_model *b)
 	return a->npages == b->npages &&
 	       !memcmp(a->vram, b->vram, (size_t)a->npages * SG_PAGE) &&
 	       !memcmp(a->written, b->written, a->npages) &&
-	       !memcmp(&a->hw, &b->hw, sizeof(a->hw));
+	       !memcmp(&a->hw, &b->hw, sizeof(a->hw)) &&
+	       a->has_plane == b->has_plane &&
+	       !memcmp(&a->plane, &b->plane, sizeof(a->plane));
 }
 
 void sg_stream_init(struct sg_stream *s)
@@ -156,6 +158,8 @@ void sg_build(struct sg_stream *s, struct sg_model *src, u64 seed,
 	s->len = 0;
 	s->nr_units = 0;
 	vslice_enc_init(&e);
+	if (o->minor)
+		e.minor = o->minor - 1;
 	u = sg_unit(s, 0);
 	sg_done(s, vslice_enc_hdr(&e, u, src->type_id, src->vram_size,
 				  o->flags));
@@ -198,9 +202,19 @@ void sg_build(struct sg_stream *s, struct sg_model *src, u64 seed,
 		for (i = 0; i < offsetof(struct vslice_stream_hw, reserved); i++)
 			p[i] = sg_rand(&seed);
 		memset(src->hw.reserved, 0, sizeof(src->hw.reserved));
+		memset(&src->plane, 0, sizeof(src->plane));
+		src->has_plane = e.minor >= 1;
+		p = (u8 *)&src->plane;
+		if (src->has_plane)
+			for (i = 0; i < offsetof(struct vslice_stream_plane,
+						 reserved); i++)
+				p[i] = sg_rand(&seed);
 		u = sg_unit(s, VSLICE_SEC_HW);
 		hw = vslice_sec_payload(u);
 		*hw = src->hw;
+		if (src->has_plane)
+			memcpy(vslice_sec_plane(u), &src->plane,
+			       sizeof(src->plane));
 		sg_done(s, vslice_enc_hw(&e, u));
 	}
 	u = sg_unit(s, VSLICE_SEC_END);
@@ -374,17 +388,30 @@ static int sg_on_zero(void *ctx, u64 first, u32 count)
 	return sg_log(k, SG_EV_ZERO, first, count, 0);
 }
 
-static int sg_on_hw(void *ctx, const struct vslice_stream_hw *hw)
+static int sg_on_hw(void *ctx, const struct vslice_stream_hw *hw,
+		    const struct vslice_stream_plane *plane)
 {
 	struct sg_sink *k = ctx;
+	u64 h = sg_hash(hw, sizeof(*hw));
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(hw->reserved); i++)
 		if (hw->reserved[i])
 			k->bad = true;
-	if (k->dst)
+	if (plane && plane->reserved)
+		k->bad = true;
+	if (plane)
+		h ^= sg_hash(plane, sizeof(*plane)) * 3;
+	if (k->dst) {
 		k->dst->hw = *hw;
-	return sg_log(k, SG_EV_HW, 0, 0, sg_hash(hw, sizeof(*hw)));
+		k->dst->has_plane = plane;
+		memset(&k->dst->plane, 0, sizeof(k->dst->plane));
+		if (plane)
+			k->dst->plane = *plane;
+	}
+	if (plane)
+		k->planes++;
+	return sg_log(k, SG_EV_HW, 0, 0, h);
 }
 
 static int sg_on_end(void *ctx)

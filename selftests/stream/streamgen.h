@@ -29,6 +29,8 @@
  * @vram:	page contents
  * @written:	per page: written (1) or zero/never written (0)
  * @hw:		the HW section's payload
+ * @plane:	the plane that follows it (format 1.1+; zero in 1.0)
+ * @has_plane:	the stream carried @plane
  */
 struct sg_model {
 	u32 type_id;
@@ -37,6 +39,8 @@ struct sg_model {
 	u8 *vram;
 	u8 *written;
 	struct vslice_stream_hw hw;
+	struct vslice_stream_plane plane;
+	bool has_plane;
 };
 
 /**
@@ -64,6 +68,7 @@ struct sg_stream {
  * @zero_runs:	also emit VRAM_ZERO sections
  * @no_hw:	omit the HW section (invalid stream)
  * @flags:	header feature flags
+ * @minor:	write a stream of minor version @minor - 1 (0: the newest)
  */
 struct sg_opts {
 	unsigned int rounds;
@@ -71,6 +76,7 @@ struct sg_opts {
 	bool zero_runs;
 	bool no_hw;
 	u32 flags;
+	unsigned int minor;
 };
 
 void sg_model_init(struct sg_model *m, u32 type_id, u32 npages);
@@ -122,6 +128,7 @@ enum { SG_EV_HDR = 1, SG_EV_VRAM, SG_EV_ZERO, SG_EV_HW, SG_EV_END };
  *		(1-based), 0 for never
  * @fail_err:	the error to return
  * @hw_seen:	HW sections seen
+ * @planes:	of them, with a plane (1.1+)
  * @bad:	a callback saw something the decoder promised never to pass
  * @stage:	sg_decode()'s direct run: where vram_dst() lands pages
  * @gather:	sg_decode()'s direct run: a run's pages put back in order
@@ -135,6 +142,7 @@ struct sg_sink {
 	unsigned int fail_at;
 	int fail_err;
 	unsigned int hw_seen;
+	unsigned int planes;
 	bool bad;
 	u8 *stage;
 	u8 *gather;
