@@ -660,7 +660,7 @@ static int load_v2(struct vs_inst *in, const uint8_t *buf, size_t len)
 	return ret;
 }
 
-static int stream_version(struct vs_inst *in, const char *v)
+static int set_stream_version(struct vs_inst *in, const char *v)
 {
 	char path[256];
 
@@ -789,7 +789,7 @@ TEST_F(dmig, format_1_0_stream_has_no_plane)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	ASSERT_EQ(0, stream_version(&self->a, "1.0"));
+	ASSERT_EQ(0, set_stream_version(&self->a, "1.0"));
 	/* shadows written, never enabled: 1.0 can carry this device */
 	plane_write(&self->a, &good_a);
 	ASSERT_EQ(0, save_v2(&self->a, &buf, &len));
@@ -814,7 +814,7 @@ TEST_F(dmig, format_1_0_stream_has_no_plane)
 	free(buf);
 	EXPECT_EQ(ST_RUNNING, vs_mig_get_state(self->a.device));
 	/* 1.1 again: fine */
-	ASSERT_EQ(0, stream_version(&self->a, "1.1"));
+	ASSERT_EQ(0, set_stream_version(&self->a, "1.1"));
 	buf = NULL;
 	EXPECT_EQ(0, save_v2(&self->a, &buf, &len));
 	free(buf);

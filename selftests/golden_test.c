@@ -320,6 +320,11 @@ static void check_pages(struct __test_metadata *_metadata,
 	}
 }
 
+/* What the destination shows before a load replaces it. */
+static const struct golden_plane other_plane = {
+	0x34324258, 0, 16, 16, 64,
+};
+
 /* The plane: the recipe's from a busy 1.1+ stream, else disabled. */
 static void check_plane(struct __test_metadata *_metadata,
 			struct vs_inst *in, const struct golden_entry *e)
@@ -381,8 +386,7 @@ TEST(every_golden_stream_loads)
 		ASSERT_EQ(0, page_write_seed(&in, 0xbad, 11));
 		ASSERT_EQ(0, page_write_seed(&in, 0xbad, GOLDEN_PAGE_REDIRTY));
 
-		plane_write(&in, &(struct golden_plane){ 0x34324258, 0, 16,
-							 16, 64 });
+		plane_write(&in, &other_plane);
 		vs_wr32(&in, VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
 		ASSERT_NE(0, vs_rd32(&in, VSLICE_REG_PLANE_ACTIVE_FORMAT));
 

@@ -1619,6 +1619,11 @@ struct hw_field {
 	size, { __VA_ARGS__ },						\
 	sizeof((__u64[]){ __VA_ARGS__ }) / sizeof(__u64) }
 
+#define PLF(f, size, ...) { "plane." #f,				\
+	sizeof(struct vslice_stream_hw) +				\
+	offsetof(struct vslice_stream_plane, f), size, { __VA_ARGS__ },	\
+	sizeof((__u64[]){ __VA_ARGS__ }) / sizeof(__u64) }
+
 static const struct hw_field hw_fields[] = {
 	HWF(ring_base, 8, 0, 1, 0xfff, SRC_DMA_IOVA + 8, SRC_DMA_IOVA + 4096,
 	    0xfffffffffffff000ULL, ~0ULL),
@@ -1645,6 +1650,16 @@ static const struct hw_field hw_fields[] = {
 	{ "cfg[0x40]", 0x40, 4, { 0x00810005, 0xffffffff, 0 }, 3 },
 	{ "cfg[0x44]", 0x44, 4, { 0xfee00000, 0xffffffff, 1 }, 3 },
 	{ "cfg[random]", 0, 1, { 0 }, 0 },
+	/* the scanout plane after struct vslice_stream_hw (format 1.1) */
+	PLF(active_format, 4, 0, VSLICE_PLANE_FMT_XRGB8888, 0x36314752, ~0u),
+	PLF(active_offset, 8, 0, 4096, 3, 1ULL << 40, ~0ULL),
+	PLF(active_width, 4, 0, 1, 4096, 4097, ~0u),
+	PLF(active_height, 4, 0, 1, 4097),
+	PLF(active_stride, 4, 0, 3, 4, 16384, ~0u),
+	PLF(error, 4, 0, 6, 7, ~0u),
+	PLF(control, 4, 0, 1, ~0u),
+	PLF(offset, 8, 0, ~0ULL),
+	PLF(reserved, 4, 1, ~0u),
 };
 
 static void hw_poke(__u8 *hw, const struct hw_field *f, __u64 v, __u64 *rng)

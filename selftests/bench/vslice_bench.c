@@ -50,8 +50,8 @@
 #define F_DATA_OFFSET	offsetof(struct vslice_v1_mig_info, data_offset)
 #define F_DATA_SIZE	offsetof(struct vslice_v1_mig_info, data_size)
 
-/* Fixed stream overhead: HW section (16 + 376) and END (16 + 24). */
-#define FIXED_STATE	(16 + 376 + 16 + 24)
+/* Fixed stream overhead: HW section (16 + 376 + 64, format 1.1) and END (16 + 24). */
+#define FIXED_STATE	(16 + 376 + 64 + 16 + 24)
 
 #define RING_IOVA	0x100000ULL
 #define RING_ENTRIES	4096u
