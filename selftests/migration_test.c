@@ -2010,7 +2010,7 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 }
 
 /* ---------------------------------------------------------------------- */
-/* long reads: the channel lock per page, a killed reader stops             */
+/* long reads and writes: the channel lock per page, a killed task stops  */
 /* ---------------------------------------------------------------------- */
 
 #define LONG_LEN	(64 * VS_MIB)
@@ -2023,72 +2023,131 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The first 64 MiB of @in's VRAM, each MiB its own byte. */
+static int long_fill(struct vs_inst *in, bool check)
+{
+	__u8 *chunk = malloc(VS_MIB), *want = malloc(VS_MIB);
+	size_t i;
+	int ret = 0;
+
+	if (!chunk || !want)
+		ret = -ENOMEM;
+	for (i = 0; !ret && i < LONG_LEN; i += VS_MIB) {
+		memset(want, 0xa5 ^ (int)(i / VS_MIB), VS_MIB);
+		if (vs_vram_rw(in, i, check ? chunk : want, VS_MIB, !check) !=
+		    (ssize_t)VS_MIB)
+			ret = -EIO;
+		else if (check && memcmp(chunk, want, VS_MIB))
+			ret = 1 + i / VS_MIB;
+	}
+	free(chunk);
+	free(want);
+	return ret;
+}
+
+/* Bytes the resume channel of @uuid took so far (debugfs status), or -1. */
+static long long resume_bytes(const char *uuid)
+{
+	char path[256], buf[4096], *p;
+
+	snprintf(path, sizeof(path), VS_DEBUGFS_DIR "/%s/status", uuid);
+	if (vs_sysfs_read(path, buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, "resume: bytes=");
+	return p ? strtoll(p + strlen("resume: bytes="), NULL, 0) : -1;
+}
+
+static long long save_bytes(const char *uuid)
+{
+	return vs_mig_watch(uuid, "stopcopy_bytes");
+}
+
+/*
+ * @pid is a child that wrote to @go and is now (or is about to be) in one
+ * long read() or write() of a data fd.  Poll @progress (a debugfs file
+ * that takes state_mutex and the channel lock, as teardown and
+ * VFIO_DEVICE_RESET do) until the call has moved bytes, SIGKILL the child
+ * and reap it.  Returns what @progress said while the call ran; *@after
+ * gets what it says once the child is dead.
+ */
+static long long kill_mid_call(struct __test_metadata *_metadata, pid_t pid,
+			       int go, long long (*progress)(const char *),
+			       const char *uuid, long long *after)
+{
+	long long seen = 0;
+	double t_kill;
+	int i, status;
+	char c;
+
+	EXPECT_EQ(1, read(go, &c, 1));
+	close(go);
+	for (i = 0; i < 200000 && seen <= 0; i++)
+		seen = progress(uuid);
+	t_kill = now_s();
+	kill(pid, SIGKILL);
+	EXPECT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	*after = progress(uuid);
+	ksft_print_msg("bytes while the call ran %lld, when killed %lld; reaped in %.3f s\n",
+		       seen, *after, now_s() - t_kill);
+	return seen;
+}
+
+/* Fork a child that signals @go, then reads or writes @len bytes at @buf. */
+static pid_t long_call_child(int fd, void *buf, size_t len, bool write_fd,
+			     int go[2])
+{
+	pid_t pid;
+
+	if (pipe(go))
+		return -1;
+	pid = fork();
+	if (pid) {
+		close(go[1]);
+		return pid;
+	}
+	if (!buf)
+		buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED || write(go[1], "g", 1) != 1)
+		_exit(2);
+	if (write_fd)
+		write(fd, buf, len);	/* killed in here */
+	else
+		read(fd, buf, len);
+	_exit(3);
+}
+
 /*
  * One read() of the whole stop-copy stream (64 MiB of VRAM) in a child.
- * While it runs, the parent reads the debugfs migration file, which takes
- * state_mutex and the channel lock (as teardown and VFIO_DEVICE_RESET do):
- * it must get in during the read and see the bytes so far.  Then the child
- * is killed: its read must stop between two pages, leaving the rest of
- * the stream to the parent, who reads it to EOF.  A read that held the
- * channel lock for the whole buffer makes the debugfs read wait until the
- * read is over, and one that ignored fatal signals runs to the end of the
- * buffer: either way nothing is left.
+ * While it runs the parent's debugfs read must get in and see the bytes so
+ * far; then the child is killed: its read must stop between two pages,
+ * leaving the rest of the stream to the parent, who reads it to EOF.  A
+ * read that held the channel lock for the whole buffer makes the debugfs
+ * read wait until the read is over, and one that ignored fatal signals
+ * runs to the end of the buffer: either way nothing is left.
  */
 TEST_F_TIMEOUT(mig, long_read_yields_the_lock_and_stops_when_killed, 300)
 {
 	struct pair *p = &self->p;
 	struct vs_buf s = { 0 };
-	double t_kill, t_dead;
-	long long seen = 0, by_child;
-	size_t rest, i;
-	int fd, go[2], status;
-	__u8 *chunk;
+	long long seen, by_child;
+	int fd, go[2];
+	size_t rest;
 	pid_t pid;
-	char c;
 
-	chunk = malloc(VS_MIB);
-	ASSERT_NE(NULL, chunk);
-	for (i = 0; i < LONG_LEN; i += VS_MIB) {
-		memset(chunk, 0xa5 ^ (int)(i / VS_MIB), VS_MIB);
-		ASSERT_EQ((ssize_t)VS_MIB,
-			  vs_vram_rw(&p->a, i, chunk, VS_MIB, true));
-	}
-	free(chunk);
-	if (vs_mig_watch(p->a.uuid, "stopcopy_bytes") < 0)
+	ASSERT_EQ(0, long_fill(&p->a, false));
+	if (save_bytes(p->a.uuid) < 0)
 		SKIP(return, "no debugfs migration file (%s)", VS_DEBUGFS_DIR);
-
 	ASSERT_EQ(0, mig_set(p->a.device, ST_STOP_COPY, &fd));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pipe(go));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid) {
-		size_t len = LONG_LEN + VS_MIB;
-		void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-				 -1, 0);
-
-		if (buf == MAP_FAILED || write(go[1], "g", 1) != 1)
-			_exit(2);
-		read(fd, buf, len);	/* killed in here */
-		_exit(3);
-	}
-	close(go[1]);
-	ASSERT_EQ(1, read(go[0], &c, 1));
-	close(go[0]);
-	/* the child is about to read, or reading: wait for its first bytes */
-	for (i = 0; i < 200000 && seen <= 0; i++)
-		seen = vs_mig_watch(p->a.uuid, "stopcopy_bytes");
-	t_kill = now_s();
-	kill(pid, SIGKILL);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	t_dead = now_s();
-	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	by_child = vs_mig_watch(p->a.uuid, "stopcopy_bytes");
+	pid = long_call_child(fd, NULL, LONG_LEN + VS_MIB, false, go);
+	ASSERT_LT(0, pid);
+	seen = kill_mid_call(_metadata, pid, go[0], save_bytes, p->a.uuid,
+			     &by_child);
 	ASSERT_EQ(0, vs_buf_read_fd(fd, &s, &rest));
 	close(fd);
-	ksft_print_msg("seen during the read %lld, child %lld, left %zu; reaped in %.3f s\n",
-		       seen, by_child, rest, t_dead - t_kill);
+	ksft_print_msg("left for the parent: %zu\n", rest);
 	EXPECT_LT(0, seen);
 	EXPECT_GT(LONG_LEN, seen) TH_LOG("debugfs waited for the whole read");
 	EXPECT_LT(0u, rest) TH_LOG("the killed read ran to the end");
@@ -2096,6 +2155,47 @@ TEST_F_TIMEOUT(mig, long_read_yields_the_lock_and_stops_when_killed, 300)
 	/* the channel is still good after the killed reader */
 	EXPECT_EQ(ST_STOP_COPY, vs_mig_get_state(p->a.device));
 	ASSERT_EQ(0, mig_set(p->a.device, ST_RUNNING, NULL));
+	vs_buf_free(&s);
+}
+
+/*
+ * The same for a resume write: one write() of a 64 MiB stream in a child,
+ * killed once debugfs (status) has seen it move.  It must stop between
+ * two pages having taken exactly what debugfs then says: the parent
+ * writes the rest from there, and the stream completes (END's checksum
+ * over every byte) with B holding A's VRAM - nothing lost, nothing twice.
+ */
+TEST_F_TIMEOUT(mig, long_write_yields_the_lock_and_stops_when_killed, 300)
+{
+	struct pair *p = &self->p;
+	struct vs_buf s = { 0 };
+	long long seen, by_child;
+	int fd, go[2];
+	pid_t pid;
+
+	ASSERT_EQ(0, long_fill(&p->a, false));
+	save_stopcopy(_metadata, &p->a, &s);
+	ASSERT_LT(LONG_LEN, s.len);
+	ASSERT_EQ(0, mig_set(p->b.device, ST_STOP, NULL));
+	ASSERT_EQ(0, mig_set(p->b.device, ST_RESUMING, &fd));
+	ASSERT_LE(0, fd);
+	if (resume_bytes(p->b.uuid) < 0)
+		SKIP(return, "no debugfs status file (%s)", VS_DEBUGFS_DIR);
+	pid = long_call_child(fd, s.p, s.len, true, go);
+	ASSERT_LT(0, pid);
+	seen = kill_mid_call(_metadata, pid, go[0], resume_bytes, p->b.uuid,
+			     &by_child);
+	EXPECT_LT(0, seen);
+	EXPECT_GT((long long)s.len, seen) TH_LOG("debugfs waited for the whole write");
+	ASSERT_LE(0, by_child);
+	ASSERT_GE((long long)s.len, by_child);
+	EXPECT_GT((long long)s.len, by_child) TH_LOG("the killed write ran to the end");
+	ASSERT_EQ(0, vs_stream_write_all(fd, s.p + by_child, s.len - by_child,
+					 0));
+	ASSERT_EQ(0, mig_set(p->b.device, ST_STOP, NULL));
+	close(fd);
+	ASSERT_EQ(0, mig_set(p->b.device, ST_RUNNING, NULL));
+	EXPECT_EQ(0, long_fill(&p->b, true));
 	vs_buf_free(&s);
 }
 
