@@ -278,8 +278,6 @@ void vslice_vram_stage_zero(struct vslice_vram *vram, unsigned long first,
 			    unsigned int count);
 void vslice_vram_stage_commit(struct vslice_dev *vd);
 void vslice_vram_stage_end(struct vslice_vram *vram);
-int vslice_vram_load_page(struct vslice_vram *vram, unsigned long idx,
-			  const void *buf);
 void vslice_vram_set_window(struct vslice_vram *vram, unsigned long first);
 int vslice_vram_window_mmap(struct vslice_dev *vd, struct vm_area_struct *vma);
 ssize_t vslice_vram_window_read(struct vslice_dev *vd, char __user *buf,

@@ -1068,7 +1068,7 @@ int vslice_vram_init(struct vslice_vram *vram, u64 size)
 {
 	int ret = -ENOMEM;
 
-	/* A VRAM page is a stream page (take_dirty, load_page). */
+	/* A VRAM page is a stream page (take_run, stage_page). */
 	BUILD_BUG_ON(PAGE_SIZE != VSLICE_STREAM_PAGE_SIZE);
 	if (!size || !IS_ALIGNED(size, PAGE_SIZE) ||
 	    size >> PAGE_SHIFT > ULONG_MAX / sizeof(struct page *))
