@@ -581,7 +581,7 @@ static uint64_t save_v1(struct dev *d, bool slow, uint8_t *store,
 	v1_state(d, 7, VSLICE_V1_STATE_SAVING);		/* 1 -> 3 */
 	v1_state(d, ~1u, 0);				/* 3 -> 2 */
 	for (;;) {
-		uint64_t pending, off, size;
+		uint64_t pending, off, size, done, n;
 
 		t0 = now_ns();
 		pending = v1_rd(d, F_PENDING, 8);
@@ -595,20 +595,31 @@ static uint64_t save_v1(struct dev *d, bool slow, uint8_t *store,
 			t += now_ns() - t0;
 			break;
 		}
-		if (size > CHUNK || off < d->map_off ||
+		if (size > d->map_size || off < d->map_off ||
 		    off + size > d->map_off + d->map_size)
 			die("v1 data_offset %llu size %llu",
 			    (unsigned long long)off, (unsigned long long)size);
-		if (slow)
-			v1_pread_slow(d, buf, off, size);
-		else
-			memcpy(buf, d->map + (off - d->map_off), size);
-		t += now_ns() - t0;
-		if (store) {
-			if (len + size > cap)
-				die("v1 stream too large");
-			memcpy(store + len, buf, size);
+		if (store && len + size > cap)
+			die("v1 stream too large");
+		/*
+		 * qemu_put_buffer() copies the record out of the mapping
+		 * into QEMUFile's own buffer as it goes, a piece at a time:
+		 * here 1 MiB pieces into one reused buffer (a section may
+		 * be up to 32 MiB).
+		 */
+		for (done = 0; done < size; done += n) {
+			n = size - done < CHUNK ? size - done : CHUNK;
+			if (slow)
+				v1_pread_slow(d, buf, off + done, n);
+			else
+				memcpy(buf, d->map + (off - d->map_off) + done,
+				       n);
+			t += now_ns() - t0;
+			if (store)
+				memcpy(store + len + done, buf, n);
+			t0 = now_ns();
 		}
+		t += now_ns() - t0;
 		len += size;
 	}
 	v1_state(d, ~2u, 0);				/* 2 -> 0 */
