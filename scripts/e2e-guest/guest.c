@@ -19,13 +19,27 @@
  *    destination runs), check everything against what the guest logged:
  *    registers, the device-written guest RAM, and all of VRAM that was
  *    written plus some that never was (read back with COPY_FROM_VRAM).
+ * 5. The display, when the device has a scanout plane (VSLICE_CAP_PLANE):
+ *    every FRAME_MS the engine draws frame k of a test pattern (the band
+ *    with k's digits, COPY_TO_VRAM from rows the CPU renders; the rest is
+ *    FILLed once) into the back buffer of two in VRAM; after its fence the
+ *    guest commits the plane to it, so the plane only ever shows complete
+ *    frames.  'h' holds
+ *    the picture (no more frames; the loop of step 3 goes on), 'd' draws
+ *    again.  It starts holding frame 1: scripts/fleet never sends 'd'.
+ *    frame_row() defines the picture; scripts/e2e renders the same picture
+ *    on the host (pixel by pixel) and compares QEMU's screendumps with it.
  *
  * Serial protocol (COM1).  Output lines all start with "E2E-":
  *   E2E-BOOT, E2E-DEVICE, E2E-READY      start-up
- *   E2E-PROGRESS iter=N ...             about every 500 ms, and on 'p'
+ *   E2E-PROGRESS iter=N frame=K ...     about every 500 ms, and on 'p'
+ *   E2E-DISPLAY WxH ... | none           the plane set up, or no plane
+ *   E2E-HELD frame=K offset=X            on 'h': frame K is on screen, still
+ *   E2E-DRAWING frame=K                  on 'd'
  *   E2E-CHECK <name>: ok|BAD ...         one per verified property
  *   E2E-RESULT: PASS ... | FAIL <what>   the verdict (also for fatal errors)
- * Input: 'v' verify (then keep looping), 'p' print progress now.
+ * Input: 'v' verify (then keep looping), 'p' print progress now, 'h' hold
+ * the picture, 'd' draw again.
  *
  * With "nodev" on the multiboot command line (QEMU's -append) the guest runs
  * without any device: the CPU writes the slots and fence pages itself.  That
@@ -53,7 +67,8 @@
 #define SLOT_ADDR	0x00600000u	/* NR_SLOTS slots, device-written */
 #define SLOT_SIZE	(2 * PAGE_SIZE)
 #define NR_SLOTS	512u
-#define MEM_END		(SLOT_ADDR + NR_SLOTS * SLOT_SIZE)
+#define STRIP_ADDR	0x00b00000u	/* the CPU-rendered rows of a frame */
+#define MEM_END		0x00c00000u
 
 /* ---- VRAM map ------------------------------------------------------------ */
 #define V_STATIC	0x00000000u	/* pseudo-random, from guest RAM */
@@ -66,6 +81,8 @@
 #define V_SPARSE_STEP	0x00800000u	/* one FILLed page every 8 MiB, then */
 					/* a page that is never written */
 #define MIN_VRAM	0x01000000u
+#define V_FB		0x00400000u	/* two framebuffers, FB_SPACING apart */
+#define FB_SPACING	0x00040000u
 
 #define DYN_INIT_PAT	0x5a5a5a5au
 #define HIGH_PAT	0x48494748u
@@ -125,6 +142,16 @@ static uint32_t slot_iter[NR_SLOTS] HOT0; /* last iteration per slot */
 static uint64_t fence_val[FENCE_SLOTS] HOT1; /* last fence per fence page */
 static uint32_t dyn_iter[DYN_PAGES] HOT1; /* last iteration per dyn page */
 
+/* The display (step 5); fb_k = 0: no frame committed yet. */
+static bool display;			/* the device has a plane */
+static uint32_t fb_k HOT1;		/* the frame on screen */
+static uint32_t fb_front HOT1;		/* its buffer, 0 or 1 */
+static uint32_t fb_held HOT1;		/* 'h' received, no 'd' since */
+static uint32_t fb_last_ms HOT1;	/* when fb_k was committed */
+static uint32_t fb_draw_ms HOT1;	/* time spent drawing, all frames */
+static uint32_t plane_bad HOT1;		/* commits that found a changed plane */
+static char plane_first[96] HOT1;	/* the first of them */
+
 /* In baseline mode the CPU writes the slots; see tlb_drop() there. */
 static void tlb_drop(uintptr_t addr)
 {
@@ -183,6 +210,88 @@ static uint32_t sparse_pat(uint32_t k)
 static uint32_t scratch_val(uint32_t n)
 {
 	return 0x5c000000u | n << 16 | 0xe2e0u;
+}
+
+/* ---- the picture ------------------------------------------------------------ */
+
+/*
+ * Frame k of the test pattern, FB_W x FB_H XRGB8888 (scripts/e2e's
+ * frame_pixel() draws the same picture; change both together):
+ *   rows   0..119  eight bars of 15 rows in the colours of bars[]
+ *   rows 120..199  GREY, except the band BAND_Y0 .. BAND_Y0 + 39: bg(k)
+ *                  with k mod 10^8 as 8 decimal digits in white (a 3x5
+ *                  font scaled by DIGIT_SCALE, DIGIT_PITCH apart, the
+ *                  first at DIGIT_X0)
+ * Only the band changes from frame to frame.  The engine FILLs the rest
+ * into both buffers once; for each frame the CPU renders the band's five
+ * distinct rows into guest memory and the engine copies each to the
+ * DIGIT_SCALE framebuffer rows that show it (COPY_TO_VRAM).  Engine and
+ * CPU time are precious: the guest runs under TCG inside TCG.
+ */
+#define FB_W		320u
+#define FB_H		200u
+#define FB_STRIDE	(FB_W * 4)
+#define FB_SIZE		(FB_STRIDE * FB_H)
+#define BAR_ROWS	15u
+#define NR_BARS		8u
+#define BAND_Y0		140u
+#define BAND_H		(5 * DIGIT_SCALE)
+#define GREY		0x00303030u
+#define DIGIT_X0	32u
+#define DIGIT_SCALE	8u
+#define DIGIT_PITCH	32u
+#define NR_DIGITS	8u
+#define WHITE		0x00ffffffu
+#define FRAME_MS	100u
+
+static const uint32_t bars[NR_BARS] = {
+	0xffffff, 0xffff00, 0x00ffff, 0x00ff00,
+	0xff00ff, 0xff0000, 0x0000ff, 0x000000,
+};
+
+/* 3x5 digits, one row per byte, bit 2 = left column. */
+static const uint8_t font[10][5] = {
+	{ 7, 5, 5, 5, 7 }, { 2, 6, 2, 2, 7 }, { 7, 1, 7, 4, 7 },
+	{ 7, 1, 7, 1, 7 }, { 5, 5, 7, 1, 1 }, { 7, 4, 7, 1, 7 },
+	{ 7, 4, 7, 5, 7 }, { 7, 1, 1, 1, 1 }, { 7, 5, 7, 5, 7 },
+	{ 7, 5, 7, 1, 7 },
+};
+
+static uint32_t fb_off(uint32_t buf)
+{
+	return V_FB + buf * FB_SPACING;
+}
+
+static uint32_t frame_bg(uint32_t k)
+{
+	return ((k * 53) & 0x7f) << 16 | ((k * 29) & 0x7f) << 8 |
+	       (0x60 + ((k * 7) & 0x1f));
+}
+
+/* Row @y of frame @k, FB_W pixels. */
+static void frame_row(uint32_t k, uint32_t y, volatile uint32_t *row)
+{
+	uint32_t c = GREY, x, d, div, bits, gx, gy, p;
+	bool band = y >= BAND_Y0 && y < BAND_Y0 + BAND_H;
+
+	if (y < NR_BARS * BAR_ROWS)
+		c = bars[y / BAR_ROWS];
+	else if (band)
+		c = frame_bg(k);
+	for (x = 0; x < FB_W; x++)
+		row[x] = c;
+	if (!band)
+		return;
+	gy = (y - BAND_Y0) / DIGIT_SCALE;
+	for (d = 0, div = 10000000; d < NR_DIGITS; d++, div /= 10) {
+		bits = font[k / div % 10][gy];
+		for (gx = 0; gx < 3; gx++) {
+			if (!(bits >> (2 - gx) & 1))
+				continue;
+			for (p = 0; p < DIGIT_SCALE; p++)
+				row[DIGIT_X0 + d * DIGIT_PITCH + gx * DIGIT_SCALE + p] = WHITE;
+		}
+	}
 }
 
 /* ---- device discovery ------------------------------------------------------ */
@@ -584,6 +693,145 @@ static void check_vram(struct check *c)
 	}
 }
 
+static void plane_expect(struct check *c)
+{
+	check_reg(c, "PLANE_ERROR", VSLICE_REG_PLANE_ERROR, VSLICE_PLANE_ERR_NONE);
+	check_reg(c, "PLANE_CONTROL", VSLICE_REG_PLANE_CONTROL,
+		  VSLICE_PLANE_CTRL_ENABLE);
+	check_reg(c, "PLANE_ACTIVE_FORMAT", VSLICE_REG_PLANE_ACTIVE_FORMAT,
+		  VSLICE_PLANE_FMT_XRGB8888);
+	check_reg(c, "PLANE_ACTIVE_OFFSET_LO", VSLICE_REG_PLANE_ACTIVE_OFFSET_LO,
+		  fb_off(fb_front));
+	check_reg(c, "PLANE_ACTIVE_OFFSET_HI", VSLICE_REG_PLANE_ACTIVE_OFFSET_HI, 0);
+	check_reg(c, "PLANE_ACTIVE_WIDTH", VSLICE_REG_PLANE_ACTIVE_WIDTH, FB_W);
+	check_reg(c, "PLANE_ACTIVE_HEIGHT", VSLICE_REG_PLANE_ACTIVE_HEIGHT, FB_H);
+	check_reg(c, "PLANE_ACTIVE_STRIDE", VSLICE_REG_PLANE_ACTIVE_STRIDE,
+		  FB_STRIDE);
+}
+
+/* The plane registers, and the front buffer against frame_row(). */
+static void check_display(struct check *plane, struct check *fb)
+{
+	const volatile uint32_t *p = (const volatile uint32_t *)CHECK_ADDR;
+	volatile uint32_t *want = (volatile uint32_t *)STRIP_ADDR;
+	uint32_t x, y, got;
+
+	plane_expect(plane);
+	if (plane_bad)
+		check_bad(plane, "%u commits found the plane changed, first %s",
+			  plane_bad, plane_first);
+	vram_read(fb_off(fb_front), FB_SIZE);
+	for (y = 0; y < FB_H; y++) {
+		frame_row(fb_k, y, want);
+		for (x = 0; x < FB_W; x++) {
+			got = p[y * FB_W + x] & 0x00ffffffu;
+			if (got != want[x])
+				check_bad(fb, "frame %u (%u,%u): %06x want %06x",
+					  fb_k, x, y, got, want[x]);
+		}
+	}
+	fb->bytes += FB_SIZE;
+}
+
+/* ---- step 5: the display ------------------------------------------------------ */
+
+static void plane_set(uint32_t off)
+{
+	reg_wr(VSLICE_REG_PLANE_FORMAT, VSLICE_PLANE_FMT_XRGB8888);
+	reg_wr(VSLICE_REG_PLANE_WIDTH, FB_W);
+	reg_wr(VSLICE_REG_PLANE_HEIGHT, FB_H);
+	reg_wr(VSLICE_REG_PLANE_STRIDE, FB_STRIDE);
+	reg_wr(VSLICE_REG_PLANE_OFFSET_LO, off);
+	reg_wr(VSLICE_REG_PLANE_OFFSET_HI, 0);
+	reg_wr(VSLICE_REG_PLANE_CONTROL, VSLICE_PLANE_CTRL_ENABLE);
+	if (reg_rd(VSLICE_REG_PLANE_ERROR) != VSLICE_PLANE_ERR_NONE)
+		fail("the device refused the plane %ux%u stride %u at %08x: PLANE_ERROR %u",
+		     FB_W, FB_H, FB_STRIDE, off, reg_rd(VSLICE_REG_PLANE_ERROR));
+	if (reg_rd(VSLICE_REG_PLANE_ACTIVE_OFFSET_LO) != off)
+		fail("plane committed at %08x, but PLANE_ACTIVE_OFFSET is %08x",
+		     off, reg_rd(VSLICE_REG_PLANE_ACTIVE_OFFSET_LO));
+}
+
+/* Draw frame @k into the back buffer, wait for it, then show it. */
+static void draw_frame(uint32_t k)
+{
+	volatile uint32_t *strip = (volatile uint32_t *)STRIP_ADDR;
+	uint32_t back = fb_front ^ 1, off = fb_off(back), gy, r;
+	struct check c = { .name = "plane" };
+	uint32_t t0 = now_ms();
+
+	for (gy = 0; gy < 5; gy++)
+		frame_row(k, BAND_Y0 + gy * DIGIT_SCALE, strip + gy * FB_W);
+	/* BAND_H copies and a fence: the ring (RING_ENTRIES) is empty here. */
+	for (r = 0; r < BAND_H; r++)
+		emit(VSLICE_CMD_COPY_TO_VRAM, 0, off + (BAND_Y0 + r) * FB_STRIDE,
+		     STRIP_ADDR + r / DIGIT_SCALE * FB_STRIDE, FB_STRIDE);
+	sync_engine("drawing");
+	/* Still the plane we committed last?  (Not after a lost plane.) */
+	if (fb_k) {
+		plane_expect(&c);
+		if (c.bad && !plane_bad++)
+			snprint(plane_first, sizeof(plane_first),
+				"before frame %u: %s", k, c.first);
+	}
+	plane_set(off);
+	fb_front = back;
+	fb_k = k;
+	fb_last_ms = now_ms();
+	fb_draw_ms += fb_last_ms - t0;
+}
+
+static void display_init(void)
+{
+	uint32_t caps = reg_rd(VSLICE_REG_CAPS);
+
+	uint32_t buf, b, off;
+
+	display = caps & VSLICE_CAP_PLANE;
+	if (!display) {
+		print("E2E-DISPLAY none (caps %08x)\n", caps);
+		return;
+	}
+	/* What no frame changes, in both buffers. */
+	for (buf = 0; buf < 2; buf++) {
+		off = fb_off(buf);
+		for (b = 0; b < NR_BARS; b++)
+			emit(VSLICE_CMD_FILL, bars[b], off + b * BAR_ROWS * FB_STRIDE,
+			     0, BAR_ROWS * FB_STRIDE);
+		emit(VSLICE_CMD_FILL, GREY, off + NR_BARS * BAR_ROWS * FB_STRIDE, 0,
+		     (BAND_Y0 - NR_BARS * BAR_ROWS) * FB_STRIDE);
+		emit(VSLICE_CMD_FILL, GREY, off + (BAND_Y0 + BAND_H) * FB_STRIDE, 0,
+		     (FB_H - BAND_Y0 - BAND_H) * FB_STRIDE);
+	}
+	sync_engine("drawing");
+	fb_front = 1;
+	draw_frame(1);
+	fb_held = 1;
+	print("E2E-DISPLAY %ux%u XR24 stride %u at %08x and %08x, frame %u (held), generation %u\n",
+	      FB_W, FB_H, FB_STRIDE, fb_off(0), fb_off(1), fb_k,
+	      reg_rd(VSLICE_REG_PLANE_GENERATION));
+}
+
+/* Called from the main loop: a new frame every FRAME_MS unless held. */
+static void display_tick(void)
+{
+	if (display && !fb_held && now_ms() - fb_last_ms >= FRAME_MS)
+		draw_frame(fb_k + 1);
+}
+
+static void display_hold(bool hold)
+{
+	if (!display) {
+		print("E2E-%s none\n", hold ? "HELD" : "DRAWING");
+		return;
+	}
+	fb_held = hold;
+	if (hold)
+		print("E2E-HELD frame=%u offset=%08x\n", fb_k, fb_off(fb_front));
+	else
+		print("E2E-DRAWING frame=%u\n", fb_k);
+}
+
 static bool report(struct check *c)
 {
 	if (!c->bad)
@@ -600,6 +848,8 @@ static void verify(void)
 	struct check ram = { .name = "guest-ram" };
 	struct check vram = { .name = "vram" };
 	struct check after = { .name = "engine-after" };
+	struct check plane = { .name = "plane" };
+	struct check fb = { .name = "framebuffer" };
 	uint32_t t0 = now_ms();
 	bool ok;
 
@@ -612,6 +862,8 @@ static void verify(void)
 	check_registers(&regs);
 	check_guest_ram(&ram);
 	check_vram(&vram);
+	if (display)
+		check_display(&plane, &fb);
 	/* The engine state after all that work: still consistent? */
 	check_reg(&after, "FENCE_LO", VSLICE_REG_FENCE_LO, (uint32_t)fseq);
 	check_reg(&after, "CMD_COUNT", VSLICE_REG_CMD_COUNT,
@@ -623,10 +875,14 @@ out:
 	ok &= report(&ram);
 	ok &= report(&vram);
 	ok &= report(&after);
+	if (display) {
+		ok &= report(&plane);
+		ok &= report(&fb);
+	}
 	if (ok) {
-		print("E2E-RESULT: PASS iter=%u cmds=%u fence=%u regs=%u ram=%uKiB vram=%uKiB ms=%u\n",
+		print("E2E-RESULT: PASS iter=%u cmds=%u fence=%u regs=%u ram=%uKiB vram=%uKiB ms=%u frame=%u\n",
 		      iter, submitted, (uint32_t)fseq, regs.bytes / 4,
-		      ram.bytes >> 10, vram.bytes >> 10, now_ms() - t0);
+		      ram.bytes >> 10, vram.bytes >> 10, now_ms() - t0, fb_k);
 		return;
 	}
 	print("E2E-RESULT: FAIL");
@@ -638,13 +894,17 @@ out:
 		print(" vram(%u: %s)", vram.bad, vram.first);
 	if (after.bad)
 		print(" engine-after(%u: %s)", after.bad, after.first);
+	if (plane.bad)
+		print(" plane(%u: %s)", plane.bad, plane.first);
+	if (fb.bad)
+		print(" framebuffer(%u: %s)", fb.bad, fb.first);
 	print(" iter=%u\n", iter);
 }
 
 static void progress(void)
 {
-	print("E2E-PROGRESS iter=%u fence=%u ms=%u\n", iter, (uint32_t)fseq,
-	      now_ms());
+	print("E2E-PROGRESS iter=%u frame=%u fence=%u ms=%u draw_ms=%u\n", iter,
+	      fb_k, (uint32_t)fseq, now_ms(), fb_draw_ms);
 }
 
 /* ---- entry --------------------------------------------------------------------- */
@@ -699,6 +959,7 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 		engine_init();
 		t_init = now_ms();
 		vram_init();
+		display_init();
 		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u\n",
 		      (uint32_t)(vram_size >> 20), (uint32_t)bar0, tsc_khz(),
 		      now_ms() - t_init);
@@ -706,9 +967,12 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 
 	for (;;) {
 		iterate();
+		display_tick();
 		c = serial_getc();
 		if (c == 'v')
 			verify();
+		if (c == 'h' || c == 'd')
+			display_hold(c == 'h');
 		if (c == 'p' || now_ms() - last >= PROGRESS_MS) {
 			progress();
 			last = now_ms();
