@@ -94,8 +94,8 @@ enum vslice_save_mode {
  * @run_pos:	save: bytes of @run's pages already read
  * @scan_from:	save: where the next dirty-page scan starts
  * @initial_left: save: pre-copy initial bytes not yet read
- * @plane:	save: the active scanout plane when the initial bytes were
- *		last counted (see vslice_precopy_reinit())
+ * @plane:	save: the active scanout plane as the last PRECOPY_INFO saw
+ *		it (see vslice_precopy_reinit())
  * @loader:	resume: the stream parser
  * @hw:		resume: the HW section, applied when RESUMING ends with a
  *		stream valid up to END
@@ -629,26 +629,32 @@ static int vslice_precopy_info_in(struct vslice_data_file *f,
 }
 
 /*
- * VFIO_PRECOPY_INFO_REINIT, for users that opted in (7.1+): the guest
- * pointed the scanout plane at another framebuffer (or turned it on) during
- * pre-copy.  The picture the destination could show is then stale: it must
- * have the new framebuffer before switchover, so every byte pending now -
- * the new framebuffer's unsent pages among them - becomes initial data
- * again, and a QEMU that re-arms switchover-ack waits for it.  Turning the
- * plane off needs no data and reports nothing.  Other users keep the
- * classic contract (initial_bytes only decreases): for them those bytes
- * are dirty_bytes, as before.  Returns the flags to report.
+ * VFIO_PRECOPY_INFO_REINIT, for users that opted in (7.1+): the guest set a
+ * new display mode during pre-copy (turned the plane on, or changed its
+ * format, size or stride).  The picture the destination could show is then
+ * stale: it must have the new framebuffer before switchover, so every byte
+ * pending now - the new framebuffer's unsent pages among them - becomes
+ * initial data again, and a QEMU that re-arms switchover-ack waits for it.
+ * A page flip (only the offset moves, as a double-buffering guest does
+ * every frame) is ordinary dirty data: reporting it would re-arm the ack at
+ * the guest's frame rate and could hold switchover off for ever.  Turning
+ * the plane off needs no data.  Users that did not opt in keep the classic
+ * contract (initial_bytes only decreases): for them those bytes are
+ * dirty_bytes.  Returns the flags to report.
  */
 static u32 vslice_precopy_reinit(struct vslice_data_file *f)
 {
 	struct vslice_plane now;
+	bool mode_set;
 
 	lockdep_assert_held(&f->lock);
 	vslice_plane_get(f->vd, &now);
-	if (!memcmp(&now, &f->plane, sizeof(now)))
-		return 0;
+	mode_set = now.format && (now.format != f->plane.format ||
+				  now.width != f->plane.width ||
+				  now.height != f->plane.height ||
+				  now.stride != f->plane.stride);
 	f->plane = now;
-	if (!vslice_precopy_info_v2(&f->vd->vdev) || !now.format)
+	if (!mode_set || !vslice_precopy_info_v2(&f->vd->vdev))
 		return 0;
 	f->initial_left = vslice_save_pending(f, false);
 	return VSLICE_PRECOPY_INFO_REINIT;

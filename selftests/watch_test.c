@@ -226,26 +226,28 @@ TEST_F(watch, precopy_info_v2_flags)
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
 }
 
-/* Point the scanout plane at a 64x64 XRGB8888 framebuffer at VRAM page @pg. */
-static __u32 plane_on(struct vs_inst *in, unsigned int pg, bool on)
+/* Point the scanout plane at a 64 x @h XRGB8888 framebuffer at VRAM page @pg. */
+static __u32 plane_on(struct vs_inst *in, unsigned int pg, unsigned int h,
+		      bool on)
 {
 	vs_wr32(in, VSLICE_REG_PLANE_FORMAT, VSLICE_PLANE_FMT_XRGB8888);
 	vs_wr32(in, VSLICE_REG_PLANE_OFFSET_LO, pg * 4096);
 	vs_wr32(in, VSLICE_REG_PLANE_OFFSET_HI, 0);
 	vs_wr32(in, VSLICE_REG_PLANE_WIDTH, 64);
-	vs_wr32(in, VSLICE_REG_PLANE_HEIGHT, 64);
+	vs_wr32(in, VSLICE_REG_PLANE_HEIGHT, h);
 	vs_wr32(in, VSLICE_REG_PLANE_STRIDE, 64 * 4);
 	vs_wr32(in, VSLICE_REG_PLANE_CONTROL, on ? VSLICE_PLANE_CTRL_ENABLE : 0);
 	return vs_rd32(in, VSLICE_REG_PLANE_ERROR);
 }
 
 /*
- * VFIO_PRECOPY_INFO_REINIT (7.1+, after the opt-in): when the guest points
- * the scanout plane at another framebuffer during pre-copy, what is
- * pending then becomes initial data again (reported once, with
- * initial_bytes covering it and dirty_bytes 0); the same plane again, or
- * the plane turned off, reports nothing.  Without the opt-in the same
- * change is only dirty data and the flags stay the caller's.
+ * VFIO_PRECOPY_INFO_REINIT (7.1+, after the opt-in): when the guest sets a
+ * display mode during pre-copy (plane on, or a new size), what is pending
+ * then becomes initial data again (reported once, with initial_bytes
+ * covering it and dirty_bytes 0); a page flip (same mode, another offset),
+ * the same plane again, or the plane turned off report nothing.  Without
+ * the opt-in the same change is only dirty data and the flags stay the
+ * caller's.
  */
 TEST_F(watch, precopy_reinit_on_plane_change)
 {
@@ -262,7 +264,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
 	ASSERT_LT(0, drain(fd));
 	ASSERT_EQ(0, write_pages(&self->in, 512, 4, 0x66));
-	ASSERT_EQ(0, plane_on(&self->in, 512, true));
+	ASSERT_EQ(0, plane_on(&self->in, 512, 64, true));
 	flags = 0x80;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0x80, flags);
@@ -270,7 +272,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	EXPECT_GT(dirty, 4 * 4096);
 	close(fd);
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
-	ASSERT_EQ(0, plane_on(&self->in, 0, false));
+	ASSERT_EQ(0, plane_on(&self->in, 0, 64, false));
 
 	ret = vs_feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
 			 VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
@@ -287,7 +289,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 
 	/* the guest draws into a new buffer and flips the plane to it */
 	ASSERT_EQ(0, write_pages(&self->in, 512, 4, 0x55));
-	ASSERT_EQ(0, plane_on(&self->in, 512, true));
+	ASSERT_EQ(0, plane_on(&self->in, 512, 64, true));
 	flags = 0;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, flags);
@@ -307,11 +309,25 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	EXPECT_EQ(0, initial);
 
 	/* the same plane committed again: no change */
-	ASSERT_EQ(0, plane_on(&self->in, 512, true));
+	ASSERT_EQ(0, plane_on(&self->in, 512, 64, true));
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);
+	/* a page flip to a buffer drawn meanwhile: dirty data, no REINIT */
+	ASSERT_EQ(0, write_pages(&self->in, 256, 4, 0x44));
+	ASSERT_EQ(0, plane_on(&self->in, 256, 64, true));
+	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
+	EXPECT_EQ(0, flags);
+	EXPECT_EQ(0, initial);
+	EXPECT_GT(dirty, 4 * 4096);
+	/* a new mode (64x32): REINIT again */
+	ASSERT_EQ(0, plane_on(&self->in, 256, 32, true));
+	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
+	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, flags);
+	EXPECT_GT(initial, 4 * 4096);
+	EXPECT_EQ(0, dirty);
+	EXPECT_LT(0, drain(fd));
 	/* turned off: nothing the destination needs */
-	ASSERT_EQ(0, plane_on(&self->in, 512, false));
+	ASSERT_EQ(0, plane_on(&self->in, 512, 64, false));
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);
 	EXPECT_EQ(0, initial);
