@@ -498,6 +498,31 @@ static const struct vm_operations_struct vslice_vram_vm_ops = {
 	.pfn_mkwrite = vslice_vram_pfn_mkwrite,
 };
 
+/*
+ * What BAR2 and the display window share once the caller has checked the
+ * VMA's flags: the range must lie within the VRAM's pages; the VMA joins
+ * the instance's mappings and its vm_pgoff moves by @base into the range
+ * its fault handler (@ops) decodes.
+ */
+static int vslice_vram_map_vma(struct vslice_vram *vram,
+			       struct vm_area_struct *vma, unsigned long base,
+			       const struct vm_operations_struct *ops)
+{
+	unsigned long end;
+	int ret;
+
+	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
+	    end > vram->npages)
+		return -EINVAL;
+	ret = vslice_vram_vma_attach(vram, vma);
+	if (ret)
+		return ret;
+	vma->vm_pgoff += base;
+	vslice_vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = ops;
+	return 0;
+}
+
 /**
  * vslice_vram_mmap() - map part of BAR2
  * @vd:		the instance
@@ -510,23 +535,10 @@ static const struct vm_operations_struct vslice_vram_vm_ops = {
  */
 int vslice_vram_mmap(struct vslice_dev *vd, struct vm_area_struct *vma)
 {
-	struct vslice_vram *vram = &vd->vram;
-	unsigned long end;
-	int ret;
-
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
-	    end > vram->npages)
-		return -EINVAL;
-
-	ret = vslice_vram_vma_attach(vram, vma);
-	if (ret)
-		return ret;
-	vma->vm_pgoff += VSLICE_VRAM_PGOFF;
-	vslice_vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_ops = &vslice_vram_vm_ops;
-	return 0;
+	return vslice_vram_map_vma(&vd->vram, vma, VSLICE_VRAM_PGOFF,
+				   &vslice_vram_vm_ops);
 }
 
 /* ------------------------------------------------------------------ */
@@ -608,24 +620,15 @@ static const struct vm_operations_struct vslice_window_vm_ops = {
  */
 int vslice_vram_window_mmap(struct vslice_dev *vd, struct vm_area_struct *vma)
 {
-	struct vslice_vram *vram = &vd->vram;
-	unsigned long end;
 	int ret;
 
 	if (!(vma->vm_flags & VM_SHARED) || (vma->vm_flags & VM_WRITE))
 		return -EINVAL;
-	if (check_add_overflow(vma->vm_pgoff, vma_pages(vma), &end) ||
-	    end > vram->npages)
-		return -EINVAL;
-
-	ret = vslice_vram_vma_attach(vram, vma);
-	if (ret)
-		return ret;
-	vma->vm_pgoff += VSLICE_WINDOW_PGOFF;
-	vslice_vm_flags_clear(vma, VM_MAYWRITE);
-	vslice_vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_ops = &vslice_window_vm_ops;
-	return 0;
+	ret = vslice_vram_map_vma(&vd->vram, vma, VSLICE_WINDOW_PGOFF,
+				  &vslice_window_vm_ops);
+	if (!ret)
+		vslice_vm_flags_clear(vma, VM_MAYWRITE);
+	return ret;
 }
 
 /**
