@@ -109,10 +109,15 @@ static int write_pages(struct vs_inst *in, unsigned int first,
 	return 0;
 }
 
-FIXTURE(thr) {
+/* An instance, its data fd in pre-copy, the next page a slow pass dirties. */
+struct thr_ctx {
 	struct vs_inst in;
 	int fd;
 	unsigned int next_page;
+};
+
+FIXTURE(thr) {
+	struct thr_ctx t;
 };
 
 FIXTURE_SETUP(thr)
@@ -120,33 +125,33 @@ FIXTURE_SETUP(thr)
 	char why[128];
 	__u64 flags = 0;
 
-	memset(&self->in, 0, sizeof(self->in));
-	self->in.device = -1;
-	self->fd = -1;
-	self->next_page = 1000;
+	memset(&self->t.in, 0, sizeof(self->t.in));
+	self->t.in.device = -1;
+	self->t.fd = -1;
+	self->t.next_page = 1000;
 	vs_remove_all();
-	ASSERT_EQ(0, vs_create(&self->in, VS_TYPE_128));
-	ASSERT_EQ(0, vs_open(&self->in));
+	ASSERT_EQ(0, vs_create(&self->t.in, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&self->t.in));
 	if (!kernel_has_precopy(why, sizeof(why)))
 		SKIP(return, "%s", why);
-	ASSERT_EQ(0, vs_mig_flags(self->in.device, &flags));
+	ASSERT_EQ(0, vs_mig_flags(self->t.in.device, &flags));
 	ASSERT_TRUE(flags & VFIO_MIGRATION_PRE_COPY);
 	/* the initial data: 64 pages, read by a pass that dirties nothing */
-	ASSERT_EQ(0, write_pages(&self->in, 0, 64, 0x11));
+	ASSERT_EQ(0, write_pages(&self->t.in, 0, 64, 0x11));
 }
 
 FIXTURE_TEARDOWN(thr)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->in.device >= 0)
-		vs_close(&self->in);
+	if (self->t.fd >= 0)
+		close(self->t.fd);
+	if (self->t.in.device >= 0)
+		vs_close(&self->t.in);
 	vs_remove_all();
 }
 
 /* Enter PRE_COPY and read the initial pass: no throttle after it. */
 static void start_precopy(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(thr) *self)
+			  struct thr_ctx *self)
 {
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY,
 				      &self->fd));
@@ -162,7 +167,7 @@ static void start_precopy(struct __test_metadata *_metadata,
  * else): dirtied 32 > 50 % of read 32.  Returns the throttle after it.
  */
 static long long slow_pass(struct __test_metadata *_metadata,
-			   FIXTURE_DATA(thr) *self)
+			   struct thr_ctx *self)
 {
 	long long passes = watch(self->in.uuid, "precopy_passes");
 
@@ -181,17 +186,17 @@ static long long slow_pass(struct __test_metadata *_metadata,
 /* Engages after two slow passes, +10 per further one, stops at the max. */
 TEST_F(thr, engages_after_two_slow_passes_grows_and_stops_at_max)
 {
-	ASSERT_EQ(0, inst_attr_write(&self->in, "migration_throttle_max",
+	ASSERT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle_max",
 				     "45"));
-	start_precopy(_metadata, self);
-	EXPECT_EQ(0, slow_pass(_metadata, self));	/* one: not yet */
-	EXPECT_EQ(1, watch(self->in.uuid, "slow_passes"));
-	EXPECT_EQ(20, slow_pass(_metadata, self));	/* two: engaged */
-	EXPECT_EQ(30, slow_pass(_metadata, self));
-	EXPECT_EQ(40, slow_pass(_metadata, self));
-	EXPECT_EQ(45, slow_pass(_metadata, self));	/* the max */
-	EXPECT_EQ(45, slow_pass(_metadata, self));
-	EXPECT_EQ(45, watch(self->in.uuid, "throttle_peak_percent"));
+	start_precopy(_metadata, &self->t);
+	EXPECT_EQ(0, slow_pass(_metadata, &self->t));	/* one: not yet */
+	EXPECT_EQ(1, watch(self->t.in.uuid, "slow_passes"));
+	EXPECT_EQ(20, slow_pass(_metadata, &self->t));	/* two: engaged */
+	EXPECT_EQ(30, slow_pass(_metadata, &self->t));
+	EXPECT_EQ(40, slow_pass(_metadata, &self->t));
+	EXPECT_EQ(45, slow_pass(_metadata, &self->t));	/* the max */
+	EXPECT_EQ(45, slow_pass(_metadata, &self->t));
+	EXPECT_EQ(45, watch(self->t.in.uuid, "throttle_peak_percent"));
 }
 
 /*
@@ -202,16 +207,16 @@ TEST_F(thr, engages_after_two_slow_passes_grows_and_stops_at_max)
  */
 TEST_F(thr, a_pass_that_keeps_up_resets_the_count)
 {
-	const char *u = self->in.uuid;
+	const char *u = self->t.in.uuid;
 	long long passes;
 
-	start_precopy(_metadata, self);
-	EXPECT_EQ(0, slow_pass(_metadata, self));	/* cursor past 1031 */
+	start_precopy(_metadata, &self->t);
+	EXPECT_EQ(0, slow_pass(_metadata, &self->t));	/* cursor past 1031 */
 	passes = watch(u, "precopy_passes");
 	/* 64 pages ahead of the cursor, 64 behind it */
-	ASSERT_EQ(0, write_pages(&self->in, 2000, 64, 0x33));
-	ASSERT_EQ(0, write_pages(&self->in, 100, 64, 0x34));
-	EXPECT_GT(drain(self->fd), 128 * PG);
+	ASSERT_EQ(0, write_pages(&self->t.in, 2000, 64, 0x33));
+	ASSERT_EQ(0, write_pages(&self->t.in, 100, 64, 0x34));
+	EXPECT_GT(drain(self->t.fd), 128 * PG);
 	/*
 	 * Two passes: the sweep read 2000-2063 and wrapped (dirtied 128,
 	 * read 64: slow, the second in a row: engaged), then read 100-163
@@ -223,8 +228,8 @@ TEST_F(thr, a_pass_that_keeps_up_resets_the_count)
 	EXPECT_EQ(0, watch(u, "slow_passes"));
 	EXPECT_EQ(20, watch(u, "throttle_percent"));
 	/* and it takes two slow passes again to grow */
-	EXPECT_EQ(20, slow_pass(_metadata, self));
-	EXPECT_EQ(30, slow_pass(_metadata, self));
+	EXPECT_EQ(20, slow_pass(_metadata, &self->t));
+	EXPECT_EQ(30, slow_pass(_metadata, &self->t));
 }
 
 /* "off" means off: slow passes are counted, the engine is never held. */
@@ -232,32 +237,32 @@ TEST_F(thr, off_never_throttles)
 {
 	int i;
 
-	ASSERT_EQ(0, inst_attr_write(&self->in, "migration_throttle", "off"));
-	start_precopy(_metadata, self);
+	ASSERT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle", "off"));
+	start_precopy(_metadata, &self->t);
 	for (i = 0; i < 6; i++)
-		EXPECT_EQ(0, slow_pass(_metadata, self));
-	EXPECT_EQ(6, watch(self->in.uuid, "slow_passes"));
-	EXPECT_EQ(0, watch(self->in.uuid, "throttle_peak_percent"));
-	EXPECT_EQ(0, watch(self->in.uuid, "throttle_held_ms"));
+		EXPECT_EQ(0, slow_pass(_metadata, &self->t));
+	EXPECT_EQ(6, watch(self->t.in.uuid, "slow_passes"));
+	EXPECT_EQ(0, watch(self->t.in.uuid, "throttle_peak_percent"));
+	EXPECT_EQ(0, watch(self->t.in.uuid, "throttle_held_ms"));
 }
 
 /* A policy change during a save applies from the next pass on. */
 TEST_F(thr, policy_change_applies_at_the_next_pass)
 {
-	start_precopy(_metadata, self);
-	slow_pass(_metadata, self);
-	slow_pass(_metadata, self);
-	EXPECT_EQ(30, slow_pass(_metadata, self));
-	ASSERT_EQ(0, inst_attr_write(&self->in, "migration_throttle_max",
+	start_precopy(_metadata, &self->t);
+	slow_pass(_metadata, &self->t);
+	slow_pass(_metadata, &self->t);
+	EXPECT_EQ(30, slow_pass(_metadata, &self->t));
+	ASSERT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle_max",
 				     "25"));
-	EXPECT_EQ(30, watch(self->in.uuid, "throttle_percent"));
-	EXPECT_EQ(25, slow_pass(_metadata, self));
-	ASSERT_EQ(0, inst_attr_write(&self->in, "migration_throttle", "off"));
-	EXPECT_EQ(25, watch(self->in.uuid, "engine_throttle_percent"));
-	EXPECT_EQ(0, slow_pass(_metadata, self));
-	ASSERT_EQ(0, inst_attr_write(&self->in, "migration_throttle", "auto"));
+	EXPECT_EQ(30, watch(self->t.in.uuid, "throttle_percent"));
+	EXPECT_EQ(25, slow_pass(_metadata, &self->t));
+	ASSERT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle", "off"));
+	EXPECT_EQ(25, watch(self->t.in.uuid, "engine_throttle_percent"));
+	EXPECT_EQ(0, slow_pass(_metadata, &self->t));
+	ASSERT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle", "auto"));
 	/* the count went on while off: the next slow pass engages again */
-	EXPECT_EQ(20, slow_pass(_metadata, self));
+	EXPECT_EQ(20, slow_pass(_metadata, &self->t));
 }
 
 /* Bad policy values: -EINVAL, per instance and as module parameters. */
@@ -271,7 +276,7 @@ TEST_F(thr, bad_policy_values_are_einval)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(bad_mode); i++) {
-		EXPECT_EQ(-EINVAL, inst_attr_write(&self->in,
+		EXPECT_EQ(-EINVAL, inst_attr_write(&self->t.in,
 						   "migration_throttle",
 						   bad_mode[i]));
 		EXPECT_EQ(-EINVAL, vs_sysfs_write(PARAM_DIR
@@ -279,7 +284,7 @@ TEST_F(thr, bad_policy_values_are_einval)
 						  bad_mode[i]));
 	}
 	for (i = 0; i < ARRAY_SIZE(bad_max); i++) {
-		EXPECT_EQ(-EINVAL, inst_attr_write(&self->in,
+		EXPECT_EQ(-EINVAL, inst_attr_write(&self->t.in,
 						   "migration_throttle_max",
 						   bad_max[i]));
 		EXPECT_EQ(-EINVAL, vs_sysfs_write(PARAM_DIR
@@ -287,10 +292,10 @@ TEST_F(thr, bad_policy_values_are_einval)
 						  bad_max[i]));
 	}
 	/* nothing changed; the defaults are auto and 90 */
-	ASSERT_EQ(0, inst_attr_read(&self->in, "migration_throttle", buf,
+	ASSERT_EQ(0, inst_attr_read(&self->t.in, "migration_throttle", buf,
 				    sizeof(buf)));
 	EXPECT_STREQ("auto", buf);
-	ASSERT_EQ(0, inst_attr_read(&self->in, "migration_throttle_max", buf,
+	ASSERT_EQ(0, inst_attr_read(&self->t.in, "migration_throttle_max", buf,
 				    sizeof(buf)));
 	EXPECT_STREQ("90", buf);
 	ASSERT_EQ(0, vs_sysfs_read(PARAM_DIR "/migration_throttle", buf,
@@ -300,10 +305,10 @@ TEST_F(thr, bad_policy_values_are_einval)
 				   sizeof(buf)));
 	EXPECT_STREQ("90", buf);
 	/* good values, shown in migration_info */
-	EXPECT_EQ(0, inst_attr_write(&self->in, "migration_throttle", "off\n"));
-	EXPECT_EQ(0, inst_attr_write(&self->in, "migration_throttle_max", "99"));
-	EXPECT_EQ(0, inst_attr_write(&self->in, "migration_throttle_max", "1"));
-	ASSERT_EQ(0, inst_attr_read(&self->in, "migration_info", info,
+	EXPECT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle", "off\n"));
+	EXPECT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle_max", "99"));
+	EXPECT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle_max", "1"));
+	ASSERT_EQ(0, inst_attr_read(&self->t.in, "migration_info", info,
 				    sizeof(info)));
 	EXPECT_NE(NULL, strstr(info, "\nmigration_throttle=off\n"));
 	EXPECT_NE(NULL, strstr(info, "\nmigration_throttle_max=1"));
@@ -327,7 +332,7 @@ TEST_F(thr, new_instances_take_the_module_defaults)
 				    sizeof(buf)));
 	EXPECT_STREQ("60", buf);
 	/* the existing instance kept its own */
-	ASSERT_EQ(0, inst_attr_read(&self->in, "migration_throttle", buf,
+	ASSERT_EQ(0, inst_attr_read(&self->t.in, "migration_throttle", buf,
 				    sizeof(buf)));
 	EXPECT_STREQ("auto", buf);
 }
@@ -337,22 +342,22 @@ TEST_F(thr, only_in_precopy)
 {
 	int fd = -1;
 
-	ASSERT_EQ(0, write_pages(&self->in, 2000, 64, 0x44));
-	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_STOP, NULL));
-	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_STOP_COPY, &fd));
+	ASSERT_EQ(0, write_pages(&self->t.in, 2000, 64, 0x44));
+	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_STOP_COPY, &fd));
 	ASSERT_GE(fd, 0);
 	EXPECT_GT(drain(fd), 64 * PG);	/* to the end of the stream */
 	close(fd);
-	EXPECT_EQ(0, watch(self->in.uuid, "precopy_passes"));
-	EXPECT_EQ(0, watch(self->in.uuid, "throttle_percent"));
-	EXPECT_EQ(0, watch(self->in.uuid, "engine_throttle_percent"));
-	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_STOP, NULL));
-	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
+	EXPECT_EQ(0, watch(self->t.in.uuid, "precopy_passes"));
+	EXPECT_EQ(0, watch(self->t.in.uuid, "throttle_percent"));
+	EXPECT_EQ(0, watch(self->t.in.uuid, "engine_throttle_percent"));
+	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_STOP, NULL));
+	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_RUNNING, NULL));
 }
 
 /* Every way out of pre-copy releases the throttle at once. */
 FIXTURE(rel) {
-	FIXTURE_DATA(thr) t;
+	struct thr_ctx t;
 };
 
 FIXTURE_VARIANT(rel) {
@@ -368,7 +373,7 @@ FIXTURE_VARIANT_ADD(rel, fd_close_then_cancel) { .how = "fd_close" };
 
 FIXTURE_SETUP(rel)
 {
-	FIXTURE_DATA(thr) *t = &self->t;
+	struct thr_ctx *t = &self->t;
 	char why[128];
 	__u64 flags = 0;
 
@@ -397,7 +402,7 @@ FIXTURE_TEARDOWN(rel)
 
 TEST_F(rel, releases_the_throttle)
 {
-	FIXTURE_DATA(thr) *t = &self->t;
+	struct thr_ctx *t = &self->t;
 	const char *how = variant->how;
 	int fd = -1;
 
@@ -489,44 +494,44 @@ TEST_F_TIMEOUT(thr, slows_the_engine_but_never_stalls_it, 300)
 	double base, held;
 	uint32_t cmds;
 
-	ring = vs_dma_map(&self->in, RING_IOVA, RING_MAP);
-	fence = vs_dma_map(&self->in, FENCE_IOVA, PG);
+	ring = vs_dma_map(&self->t.in, RING_IOVA, RING_MAP);
+	fence = vs_dma_map(&self->t.in, FENCE_IOVA, PG);
 	ASSERT_NE(NULL, ring);
 	ASSERT_NE(NULL, fence);
-	vs_ring_setup(&self->in, RING_IOVA, RING_ENTRIES);
+	vs_ring_setup(&self->t.in, RING_IOVA, RING_ENTRIES);
 
 	/* at least 200 ms of work unthrottled, so that periods average out */
-	base = engine_work(&self->in, ring, batches);
+	base = engine_work(&self->t.in, ring, batches);
 	ASSERT_GT(base, 0);
 	while (base < 0.2 && batches < 4096) {
 		batches *= 2;
-		base = engine_work(&self->in, ring, batches);
+		base = engine_work(&self->t.in, ring, batches);
 		ASSERT_GT(base, 0);
 	}
 
-	ASSERT_EQ(0, inst_attr_write(&self->in, "migration_throttle_max",
+	ASSERT_EQ(0, inst_attr_write(&self->t.in, "migration_throttle_max",
 				     "80"));
-	start_precopy(_metadata, self);
+	start_precopy(_metadata, &self->t);
 	for (i = 0; i < 8; i++)
-		slow_pass(_metadata, self);
-	ASSERT_EQ(80, watch(self->in.uuid, "engine_throttle_percent"));
+		slow_pass(_metadata, &self->t);
+	ASSERT_EQ(80, watch(self->t.in.uuid, "engine_throttle_percent"));
 
-	cmds = vs_rd32(&self->in, VSLICE_REG_CMD_COUNT);
-	held = engine_work(&self->in, ring, batches);
+	cmds = vs_rd32(&self->t.in, VSLICE_REG_CMD_COUNT);
+	held = engine_work(&self->t.in, ring, batches);
 	ASSERT_GT(held, 0);		/* finished: not stalled */
 	EXPECT_EQ(cmds + batches * (RING_ENTRIES - 1),
-		  vs_rd32(&self->in, VSLICE_REG_CMD_COUNT));
-	EXPECT_EQ(batches, *(volatile uint64_t *)fence);
+		  vs_rd32(&self->t.in, VSLICE_REG_CMD_COUNT));
+	EXPECT_EQ(batches, __atomic_load_n((uint64_t *)fence, __ATOMIC_SEQ_CST));
 	TH_LOG("%u batches: %.3f s unthrottled, %.3f s at 80 %% (%.1fx)",
 	       batches, base, held, held / base);
 	EXPECT_GT(held, 2.0 * base);
-	EXPECT_GT(watch(self->in.uuid, "throttle_held_ms"), 0);
-	EXPECT_GE(watch(self->in.uuid, "throttled_cmds"),
+	EXPECT_GT(watch(self->t.in.uuid, "throttle_held_ms"), 0);
+	EXPECT_GE(watch(self->t.in.uuid, "throttled_cmds"),
 		  batches * (RING_ENTRIES - 1));
 
 	/* released: full speed again */
-	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
-	held = engine_work(&self->in, ring, batches);
+	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_RUNNING, NULL));
+	held = engine_work(&self->t.in, ring, batches);
 	ASSERT_GT(held, 0);
 	TH_LOG("after the release: %.3f s", held);
 	EXPECT_LT(held, 2.0 * base);
