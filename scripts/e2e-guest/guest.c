@@ -41,6 +41,13 @@
  * Input: 'v' verify (then keep looping), 'p' print progress now, 'h' hold
  * the picture, 'd' draw again.
  *
+ * With "churn" on the multiboot command line each iteration of step 3 also
+ * FILLs one 32 KiB block of a 6 MiB VRAM window (block i mod 192, pattern
+ * unique to the iteration), so the device dirties about eight times more
+ * VRAM than it would: a guest whose pre-copy never fits QEMU's downtime
+ * limit without the driver's throttle (scripts/fleet).  The verification
+ * derives each block's expected content from the iteration count.
+ *
  * With "nodev" on the multiboot command line (QEMU's -append) the guest runs
  * without any device: the CPU writes the slots and fence pages itself.  That
  * is the baseline which tells a QEMU problem from a vslice one.
@@ -82,6 +89,10 @@
 					/* a page that is never written */
 #define MIN_VRAM	0x01000000u
 #define V_FB		0x00400000u	/* two framebuffers, FB_SPACING apart */
+#define V_CHURN		0x00900000u	/* "churn": one block per iteration */
+#define V_CHURN_SIZE	0x00600000u
+#define CHURN_BLOCK	0x00008000u
+#define CHURN_BLOCKS	(V_CHURN_SIZE / CHURN_BLOCK)
 #define FB_SPACING	0x00040000u
 
 #define DYN_INIT_PAT	0x5a5a5a5au
@@ -124,6 +135,7 @@ static void keep_anchors(void)
 }
 
 static bool nodev;		/* baseline mode: the CPU does the writes */
+static bool churn;		/* "churn": each iteration also FILLs a block */
 static uintptr_t bar0;
 static uint64_t vram_size;
 static uint32_t nr_sparse;
@@ -200,6 +212,24 @@ static uint32_t static_word(uint32_t idx)
 static uint32_t dyn_pat(uint32_t i)
 {
 	return 0x80000000u | i;
+}
+
+static uint32_t churn_pat(uint32_t i)
+{
+	return 0xc0000000u | i;
+}
+
+/*
+ * The last iteration <= @n that FILLed churn block @b (iteration i FILLs
+ * block i % CHURN_BLOCKS), or 0 if none did: derived from the iteration
+ * count alone, so the CPU keeps no per-block record while migrating.
+ */
+static uint32_t churn_last(uint32_t n, uint32_t b)
+{
+	uint32_t r = n % CHURN_BLOCKS;
+	uint32_t back = r >= b ? r - b : r + CHURN_BLOCKS - b;
+
+	return back >= n ? 0 : n - back;
 }
 
 static uint32_t sparse_pat(uint32_t k)
@@ -521,6 +551,9 @@ static void iterate(void)
 		goto done;
 	}
 	emit(VSLICE_CMD_FILL, dyn_pat(i), V_DYN + d * PAGE_SIZE, 0, PAGE_SIZE);
+	if (churn)
+		emit(VSLICE_CMD_FILL, churn_pat(i),
+		     V_CHURN + (i % CHURN_BLOCKS) * CHURN_BLOCK, 0, CHURN_BLOCK);
 	emit(VSLICE_CMD_COPY_FROM_VRAM, 0, V_STATIC + k * PAGE_SIZE,
 	     slot_addr(s), PAGE_SIZE);
 	emit(VSLICE_CMD_COPY_FROM_VRAM, 0, V_DYN + d * PAGE_SIZE,
@@ -682,6 +715,15 @@ static void check_vram(struct check *c)
 				  dyn_iter[d] ? dyn_pat(dyn_iter[d]) :
 						DYN_INIT_PAT,
 				  PAGE_SIZE);
+		}
+	}
+	for (off = 0; churn && off < V_CHURN_SIZE; off += CHECK_SIZE) {
+		vram_read(V_CHURN + off, CHECK_SIZE);
+		for (p = 0; p < CHECK_SIZE / CHURN_BLOCK; p++) {
+			k = churn_last(iter, off / CHURN_BLOCK + p);
+			cmp_const(c, "churn block", off / CHURN_BLOCK + p,
+				  CHECK_ADDR + p * CHURN_BLOCK,
+				  k ? churn_pat(k) : 0, CHURN_BLOCK);
 		}
 	}
 	vram_read(high_off(), V_HIGH_SIZE);
@@ -952,6 +994,7 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 	keep_anchors();
 
 	nodev = cmdline_has(mbi, "nodev");
+	churn = !nodev && cmdline_has(mbi, "churn");
 	if (nodev) {
 		print("E2E-READY nodev tsc=%ukHz\n", tsc_khz());
 	} else {
@@ -960,9 +1003,9 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 		t_init = now_ms();
 		vram_init();
 		display_init();
-		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u\n",
+		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u%s\n",
 		      (uint32_t)(vram_size >> 20), (uint32_t)bar0, tsc_khz(),
-		      now_ms() - t_init);
+		      now_ms() - t_init, churn ? " churn" : "");
 	}
 
 	for (;;) {
