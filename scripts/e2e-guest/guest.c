@@ -42,11 +42,14 @@
  * the picture, 'd' draw again.
  *
  * With "churn" on the multiboot command line each iteration of step 3 also
- * FILLs one 32 KiB block of a 6 MiB VRAM window (block i mod 192, pattern
- * unique to the iteration), so the device dirties about eight times more
- * VRAM than it would: a guest whose pre-copy never fits QEMU's downtime
- * limit without the driver's throttle (scripts/fleet).  The verification
- * derives each block's expected content from the iteration count.
+ * FILLs one 32 KiB block of a 23.8 MiB VRAM window (block i mod 762,
+ * pattern unique to the iteration), so the device dirties about eight times
+ * more VRAM than it would: a guest whose pre-copy never fits QEMU's
+ * downtime limit without the driver's throttle (scripts/fleet).  The
+ * verification derives each block's expected content from the iteration
+ * count.  With "nodev pace=N" the baseline guest waits until N us have
+ * passed since an iteration began: the device guest's rate, so that both
+ * dirty guest RAM alike.
  *
  * With "nodev" on the multiboot command line (QEMU's -append) the guest runs
  * without any device: the CPU writes the slots and fence pages itself.  That
@@ -89,10 +92,19 @@
 					/* a page that is never written */
 #define MIN_VRAM	0x01000000u
 #define V_FB		0x00400000u	/* two framebuffers, FB_SPACING apart */
-#define V_CHURN		0x00900000u	/* "churn": one block per iteration */
-#define V_CHURN_SIZE	0x00600000u
+/*
+ * "churn": one CHURN_BLOCK per iteration, in CHURN_SEGS segments that sit
+ * between the sparse pages: segment k starts 64 KiB after sparse page
+ * k (8 MiB * (k + 1)) and ends at the next one.  23.8 MiB in all, more
+ * than the v1 region's data section (VRAM/16), so that no single read
+ * drains it.
+ */
 #define CHURN_BLOCK	0x00008000u
-#define CHURN_BLOCKS	(V_CHURN_SIZE / CHURN_BLOCK)
+#define CHURN_SEG_SKIP	0x00010000u
+#define CHURN_SEG_BLOCKS ((V_SPARSE_STEP - CHURN_SEG_SKIP) / CHURN_BLOCK)
+#define CHURN_SEGS	3u
+#define CHURN_BLOCKS	(CHURN_SEGS * CHURN_SEG_BLOCKS)
+#define CHURN_MIN_VRAM	0x02800000u
 #define FB_SPACING	0x00040000u
 
 #define DYN_INIT_PAT	0x5a5a5a5au
@@ -136,6 +148,7 @@ static void keep_anchors(void)
 
 static bool nodev;		/* baseline mode: the CPU does the writes */
 static bool churn;		/* "churn": each iteration also FILLs a block */
+static uint32_t pace_us;	/* "pace=N": nodev iterations N us apart */
 static uintptr_t bar0;
 static uint64_t vram_size;
 static uint32_t nr_sparse;
@@ -230,6 +243,12 @@ static uint32_t churn_last(uint32_t n, uint32_t b)
 	uint32_t back = r >= b ? r - b : r + CHURN_BLOCKS - b;
 
 	return back >= n ? 0 : n - back;
+}
+
+static uint32_t churn_off(uint32_t b)
+{
+	return (b / CHURN_SEG_BLOCKS + 1) * V_SPARSE_STEP + CHURN_SEG_SKIP +
+	       (b % CHURN_SEG_BLOCKS) * CHURN_BLOCK;
 }
 
 static uint32_t sparse_pat(uint32_t k)
@@ -537,6 +556,7 @@ static void iterate(void)
 
 	if (nodev) {
 		volatile uint32_t *p = (volatile uint32_t *)slot_addr(s);
+		uint64_t t0 = rdtsc();
 		uint32_t w;
 
 		for (w = 0; w < PAGE_SIZE / 4; w++) {
@@ -548,12 +568,15 @@ static void iterate(void)
 		tlb_drop(slot_addr(s));
 		tlb_drop(slot_addr(s) + PAGE_SIZE);
 		tlb_drop(fence_addr);
+		/* "pace=N": the device guest's iteration rate, for a fair baseline */
+		while (pace_us && rdtsc() - t0 < (uint64_t)pace_us * (tsc_khz() / 1000))
+			;
 		goto done;
 	}
 	emit(VSLICE_CMD_FILL, dyn_pat(i), V_DYN + d * PAGE_SIZE, 0, PAGE_SIZE);
 	if (churn)
-		emit(VSLICE_CMD_FILL, churn_pat(i),
-		     V_CHURN + (i % CHURN_BLOCKS) * CHURN_BLOCK, 0, CHURN_BLOCK);
+		emit(VSLICE_CMD_FILL, churn_pat(i), churn_off(i % CHURN_BLOCKS), 0,
+		     CHURN_BLOCK);
 	emit(VSLICE_CMD_COPY_FROM_VRAM, 0, V_STATIC + k * PAGE_SIZE,
 	     slot_addr(s), PAGE_SIZE);
 	emit(VSLICE_CMD_COPY_FROM_VRAM, 0, V_DYN + d * PAGE_SIZE,
@@ -717,11 +740,15 @@ static void check_vram(struct check *c)
 				  PAGE_SIZE);
 		}
 	}
-	for (off = 0; churn && off < V_CHURN_SIZE; off += CHECK_SIZE) {
-		vram_read(V_CHURN + off, CHECK_SIZE);
-		for (p = 0; p < CHECK_SIZE / CHURN_BLOCK; p++) {
-			k = churn_last(iter, off / CHURN_BLOCK + p);
-			cmp_const(c, "churn block", off / CHURN_BLOCK + p,
+	/* churn: up to a CHECK_SIZE of contiguous blocks at a time */
+	for (off = 0; churn && off < CHURN_BLOCKS; off += d) {
+		d = CHECK_SIZE / CHURN_BLOCK;
+		if (d > CHURN_SEG_BLOCKS - off % CHURN_SEG_BLOCKS)
+			d = CHURN_SEG_BLOCKS - off % CHURN_SEG_BLOCKS;
+		vram_read(churn_off(off), d * CHURN_BLOCK);
+		for (p = 0; p < d; p++) {
+			k = churn_last(iter, off + p);
+			cmp_const(c, "churn block", off + p,
 				  CHECK_ADDR + p * CHURN_BLOCK,
 				  k ? churn_pat(k) : 0, CHURN_BLOCK);
 		}
@@ -959,6 +986,26 @@ struct multiboot_info {
 	uint32_t cmdline;	/* C string, if flags bit 2 */
 };
 
+/* The number after @key ("pace=") on the command line, or 0. */
+static uint32_t cmdline_num(const struct multiboot_info *mbi, const char *key)
+{
+	const char *p = (const char *)(uintptr_t)mbi->cmdline;
+	size_t n = strlen(key);
+	uint32_t v = 0;
+
+	if (!(mbi->flags & 4) || !p)
+		return 0;
+	for (; *p; p++) {
+		if ((p == (const char *)(uintptr_t)mbi->cmdline || p[-1] == ' ') &&
+		    !memcmp(p, key, n)) {
+			for (p += n; *p >= '0' && *p <= '9'; p++)
+				v = v * 10 + (uint32_t)(*p - '0');
+			return v;
+		}
+	}
+	return 0;
+}
+
 /* Is @word one of the blank-separated words of the command line? */
 static bool cmdline_has(const struct multiboot_info *mbi, const char *word)
 {
@@ -995,10 +1042,13 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 
 	nodev = cmdline_has(mbi, "nodev");
 	churn = !nodev && cmdline_has(mbi, "churn");
+	pace_us = nodev ? cmdline_num(mbi, "pace=") : 0;
 	if (nodev) {
-		print("E2E-READY nodev tsc=%ukHz\n", tsc_khz());
+		print("E2E-READY nodev tsc=%ukHz pace=%uus\n", tsc_khz(), pace_us);
 	} else {
 		find_device();
+		if (vram_size < CHURN_MIN_VRAM)
+			churn = false;	/* the window does not fit */
 		engine_init();
 		t_init = now_ms();
 		vram_init();
