@@ -1047,9 +1047,9 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 		print("E2E-READY nodev tsc=%ukHz pace=%uus\n", tsc_khz(), pace_us);
 	} else {
 		find_device();
+		engine_init();
 		if (vram_size < CHURN_MIN_VRAM)
 			churn = false;	/* the window does not fit */
-		engine_init();
 		t_init = now_ms();
 		vram_init();
 		display_init();
