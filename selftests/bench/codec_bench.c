@@ -44,13 +44,14 @@
  * "..._vs_crc" (MB = 10^6 B).  Each figure is the best of five
  * interleaved rounds.
  *
- *   codec_bench [MIB] [--crc=VARIANT]
+ *   codec_bench [MIB] [--crc=VARIANT] [--only=PATH]
  *
- * MIB is the VRAM size (256).  --crc= picks ISA-L's variant instead of its
- * own choice for this CPU: by16_10 (AVX-512 VPCLMULQDQ), 01 (SSE4.2
+ * MIB is the VRAM size (256).  --crc= picks ISA-L's variant instead of
+ * its own choice for this CPU: by16_10 (AVX-512 VPCLMULQDQ), 01 (SSE4.2
  * crc32 on three streams, PCLMULQDQ to join them: what ISA-L picks
  * without AVX-512, and the algorithm of the kernel's crc32c-intel), 00 or
- * base; so one machine can show both kinds of CPU's CRC code.
+ * base; so one machine can show both kinds of CPU's CRC code.  --only=PATH
+ * runs one path alone for five seconds (one mean figure), for perf record.
  */
 #include <dlfcn.h>
 #include <isa-l/crc.h>
@@ -461,13 +462,33 @@ static const struct variant variants[] = {
 
 static int bad_args(void)
 {
-	fprintf(stderr, "run as: codec_bench [MIB] [--crc=by16_10|01|00|base]\n");
+	fprintf(stderr, "run as: codec_bench [MIB] [--crc=by16_10|01|00|base] [--only=PATH]\n");
 	return 2;
+}
+
+/* --only=PATH: that path alone for about five seconds, for perf record */
+static int profile(const char *name)
+{
+	uint64_t t0 = now_ns(), n = 0;
+	size_t i;
+
+	for (i = 0; i < NV && strcmp(variants[i].name, name); i++)
+		;
+	if (i == NV)
+		return bad_args();
+	do {
+		variants[i].run();
+		n++;
+	} while (now_ns() - t0 < 5000000000ull);
+	printf("# --only=%s: %.1f MB/s, mean of %llu runs\n",
+	       name, n * vram_bytes * 1e3 / (now_ns() - t0),
+	       (unsigned long long)n);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	const char *crc = NULL;
+	const char *crc = NULL, *only = NULL;
 	uint64_t best[NV];
 	unsigned int i, rep;
 	int arg;
@@ -475,6 +496,8 @@ int main(int argc, char **argv)
 	for (arg = 1; arg < argc; arg++) {
 		if (!strncmp(argv[arg], "--crc=", 6))
 			crc = argv[arg] + 6;
+		else if (!strncmp(argv[arg], "--only=", 7))
+			only = argv[arg] + 7;
 		else if (argv[arg][0] != '-')
 			vram_bytes = strtoull(argv[arg], NULL, 0) << 20;
 		else
@@ -495,6 +518,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < vram_bytes / 8; i++)
 		((uint64_t *)vram)[i] = i * 0x9e3779b97f4a7c15ull;
 	make_stream();
+
+	if (only)
+		return profile(only);
 
 	/* interleaved rounds, best of 5 per variant: host noise is one-sided */
 	for (i = 0; i < NV; i++)
