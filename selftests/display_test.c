@@ -686,8 +686,7 @@ FIXTURE_SETUP(dmig)
 	ASSERT_EQ(0, vs_open(&self->a));
 	ASSERT_EQ(0, vs_create(&self->b, VS_TYPE_128));
 	ASSERT_EQ(0, vs_open(&self->b));
-	if (vs_mig_flags(self->a.device, &flags))
-		SKIP(return, "no VFIO v2 migration on this kernel");
+	ASSERT_EQ(0, vs_mig_flags(self->a.device, &flags));
 	ASSERT_EQ(0, vs_region_offset(self->b.device, DISPLAY_INDEX,
 				      &self->off_b, &self->size_b));
 	/*

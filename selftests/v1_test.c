@@ -1583,8 +1583,7 @@ TEST_F_TIMEOUT(v1, v1_save_v2_resume, 600)
 	bool hw_error;
 	int fd;
 
-	if (!v2_supported(b))
-		SKIP(return, "no v2 migration");
+	ASSERT_TRUE(v2_supported(b));
 	vram_populate(_metadata, a, 0x7272);
 	scratch_set(a, 0x72000000);
 	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
@@ -1628,8 +1627,7 @@ TEST_F_TIMEOUT(v1, v2_save_v1_resume, 600)
 	ssize_t n;
 	int fd;
 
-	if (!v2_supported(a))
-		SKIP(return, "no v2 migration");
+	ASSERT_TRUE(v2_supported(a));
 	buf = malloc(bufsz);
 	ASSERT_NE(NULL, buf);
 	vram_populate(_metadata, a, 0x1010);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -682,6 +683,40 @@ int vs_ring_wait_idle(struct vs_inst *in, int timeout_ms)
 bool vs_kernel_has_lockdep(void)
 {
 	return access("/proc/lockdep", F_OK) == 0;
+}
+
+const char *vs_kernel_release(void)
+{
+	static struct utsname u;
+
+	if (!u.release[0] && uname(&u))
+		return "unknown";
+	return u.release;
+}
+
+bool vs_kernel_at_least(int major, int minor)
+{
+	int ma = 0, mi = 0;
+
+	if (sscanf(vs_kernel_release(), "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+bool vs_kernel_has_symbol(const char *name)
+{
+	char line[512], sym[256];
+	bool found = false;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f)
+		return false;
+	/* "address type name [module]" */
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %255s", sym) == 1 &&
+			!strcmp(sym, name);
+	fclose(f);
+	return found;
 }
 
 static int dmesg_count_bad(void);
