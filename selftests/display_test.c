@@ -737,6 +737,8 @@ static bool v2_round_trip(struct __test_metadata *_metadata,
 	free(buf);
 	regs_get(&self->b, &got);
 	same = regs_eq(want, &got);
+	if (!same)
+		TH_LOG("plane did not migrate: destination registers differ");
 	TH_LOG("source: active %#x gen %u err %u; destination: active %#x gen %u err %u",
 	       want->active.format, want->generation, want->error,
 	       got.active.format, got.generation, got.error);

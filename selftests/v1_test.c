@@ -1194,7 +1194,7 @@ TEST_F_TIMEOUT(v1, plane_survives_qemu_save_and_load, 300)
 	plane_regs(b, got);
 	for (i = 0; i < NR_PLANE_REGS; i++)
 		if (want[i] != got[i])
-			TH_LOG("plane register 0x%03x: source %#x, destination %#x",
+			TH_LOG("plane did not migrate: reg 0x%03x: source %#x, destination %#x",
 			       VSLICE_REG_PLANE_CONTROL + 4 * i, want[i], got[i]);
 	EXPECT_EQ(0, memcmp(want, got, sizeof(want)));
 	EXPECT_EQ(VSLICE_PLANE_FMT_XRGB8888, got[(VSLICE_REG_PLANE_ACTIVE_FORMAT -
