@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <isa-l/crc.h>
 #include <linux/pci_regs.h>
 
 #include "vslice_lib.h"
@@ -770,25 +771,22 @@ static int dmesg_count_bad(void)
 
 /* ---- stream checksums ---------------------------------------------------- */
 
-static uint32_t vs_crc_tab[256];
-
+/*
+ * ISA-L's crc32_iscsi() (libisal-dev), as the stream codec's userspace
+ * build uses (selftests/stream/kshim/linux/crc32c.h): the register in and
+ * out as is, no inversion.  Thread-safe, no table of our own.
+ */
 uint32_t vs_crc32c_update(uint32_t crc, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t i, c;
-	int k;
+	const unsigned char *p = buf;
 
-	if (!vs_crc_tab[1]) {
-		for (i = 0; i < 256; i++) {
-			c = i;
-			for (k = 0; k < 8; k++)
-				c = (c >> 1) ^ (0x82f63b78u & -(c & 1));
-			vs_crc_tab[i] = c;
-		}
+	/* ISA-L takes an int length */
+	while (len > (1u << 30)) {
+		crc = crc32_iscsi((unsigned char *)p, 1 << 30, crc);
+		p += 1u << 30;
+		len -= 1u << 30;
 	}
-	while (len--)
-		crc = (crc >> 8) ^ vs_crc_tab[(crc ^ *p++) & 0xff];
-	return crc;
+	return crc32_iscsi((unsigned char *)p, (int)len, crc);
 }
 
 /* ---- migration uAPI beyond 6.1's headers --------------------------------- */
