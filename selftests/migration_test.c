@@ -448,10 +448,6 @@ static void pair_teardown(struct pair *p)
 		vs_remove(&p->b);
 }
 
-/* SKIP reasons: the kernel fact (uname -r) */
-#define NO_PRECOPY	VS_SKIP_NO_PRECOPY, vs_kernel_release()
-#define NO_DATA_SIZE	VS_SKIP_NO_PRECOPY, vs_kernel_release()
-
 /*
  * On every kernel >= 6.2 the device offers PRE_COPY, P2P and
  * MIG_DATA_SIZE; below, P2P and neither of the others.
@@ -792,7 +788,7 @@ TEST_F_TIMEOUT(fsm, every_target, 120)
 	unsigned int i;
 
 	if (is_precopy(from) && !self->p.precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 
 	for (to = ST_STOP; to < ST_NR; to++)
 		check_arc(_metadata, &self->p, &self->good, from, to);
@@ -1103,7 +1099,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	int fd, nofd;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	engine_setup(_metadata, p);
 	p->map_len = 64 * VS_MIB;
 	p->map = bar2_mmap(&p->a, p->map_len);
@@ -1541,7 +1537,7 @@ TEST_F(mig, close_in_precopy)
 	int fd;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	content_make(_metadata, &p->a);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_LE(0, fd);
@@ -1596,7 +1592,7 @@ TEST_F(mig, data_size_never_zero)
 	int fd;
 
 	if (!p->data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len);
 	ksft_print_msg("MIG_DATA_SIZE of an untouched 128 MiB instance: %llu\n",
@@ -1921,7 +1917,7 @@ TEST_F_TIMEOUT(size, converged_precopy_leaves_little, 300)
 	int fd;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, &pre));
@@ -1980,14 +1976,14 @@ static void data_size_case(struct __test_metadata *_metadata, struct pair *p,
 TEST_F_TIMEOUT(size, data_size_matches_stopcopy, 300)
 {
 	if (!self->p.data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	data_size_case(_metadata, &self->p, false);
 }
 
 TEST_F_TIMEOUT(size, data_size_matches_sparse_stopcopy, 300)
 {
 	if (!self->p.data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	data_size_case(_metadata, &self->p, true);
 }
 
@@ -2001,9 +1997,9 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 	int fd, i;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	if (!p->data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, NULL));
