@@ -79,8 +79,9 @@ static ssize_t migration_info_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
 {
 	struct vslice_dev *vd = dev_get_drvdata(dev);
-
+	bool autom;
 	ssize_t n;
+	u32 max;
 
 	if (!vd)
 		return -ENODEV;
@@ -89,6 +90,11 @@ static ssize_t migration_info_show(struct device *dev,
 	n += sysfs_emit_at(buf, n, "stream_version=%u.%u\n",
 			   VSLICE_STREAM_VERSION_MAJOR,
 			   vslice_mig_stream_minor(vd));
+	/* its convergence policy (admin.rst, "Convergence") */
+	vslice_mig_get_throttle(vd, &autom, &max);
+	n += sysfs_emit_at(buf, n, "migration_throttle=%s\n",
+			   autom ? "auto" : "off");
+	n += sysfs_emit_at(buf, n, "migration_throttle_max=%u\n", max);
 	return n;
 }
 static DEVICE_ATTR_RO(migration_info);
@@ -129,9 +135,85 @@ static ssize_t stream_version_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(stream_version);
 
+/*
+ * migration_throttle ("auto" or "off") and migration_throttle_max (1-99):
+ * the instance's convergence policy, from the module parameters of the
+ * same names when it was made.  -EINVAL for any other value.  A change
+ * while a save runs applies from its next pre-copy pass on.
+ */
+static ssize_t migration_throttle_show(struct device *dev,
+				       struct device_attribute *attr,
+				       char *buf)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+	bool autom;
+	u32 max;
+
+	if (!vd)
+		return -ENODEV;
+	vslice_mig_get_throttle(vd, &autom, &max);
+	return sysfs_emit(buf, "%s\n", autom ? "auto" : "off");
+}
+
+static ssize_t migration_throttle_store(struct device *dev,
+					struct device_attribute *attr,
+					const char *buf, size_t count)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+	bool autom, old;
+	u32 max;
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = vslice_mig_parse_throttle(buf, &autom);
+	if (ret)
+		return ret;
+	vslice_mig_get_throttle(vd, &old, &max);
+	vslice_mig_set_throttle(vd, autom, max);
+	return count;
+}
+static DEVICE_ATTR_RW(migration_throttle);
+
+static ssize_t migration_throttle_max_show(struct device *dev,
+					   struct device_attribute *attr,
+					   char *buf)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+	bool autom;
+	u32 max;
+
+	if (!vd)
+		return -ENODEV;
+	vslice_mig_get_throttle(vd, &autom, &max);
+	return sysfs_emit(buf, "%u\n", max);
+}
+
+static ssize_t migration_throttle_max_store(struct device *dev,
+					    struct device_attribute *attr,
+					    const char *buf, size_t count)
+{
+	struct vslice_dev *vd = dev_get_drvdata(dev);
+	u32 max, old;
+	bool autom;
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = vslice_mig_parse_throttle_max(buf, &max);
+	if (ret)
+		return ret;
+	vslice_mig_get_throttle(vd, &autom, &old);
+	vslice_mig_set_throttle(vd, autom, max);
+	return count;
+}
+static DEVICE_ATTR_RW(migration_throttle_max);
+
 static struct attribute *vslice_instance_attrs[] = {
 	&dev_attr_migration_info.attr,
 	&dev_attr_stream_version.attr,
+	&dev_attr_migration_throttle.attr,
+	&dev_attr_migration_throttle_max.attr,
 	NULL,
 };
 

@@ -147,6 +147,10 @@ struct vslice_hw {
  *		committed resume replaced, staged pages that came out zero;
  *		linked through page->lru
  * @pool_count:	pages on @pool
+ * @dirtied:	count of pages that turned dirty through a write (a clear
+ *		@dirty bit set by the guest, the engine or BAR2), ever: the
+ *		migration core's convergence rule compares its growth over a
+ *		pre-copy pass with the pages the pass read
  *
  * Invariant (what makes @dirty exact at any time, tracking or not): a page
  * whose @dirty bit is clear has no writable PTE in any mapping.  Mappings
@@ -167,6 +171,7 @@ struct vslice_vram {
 	unsigned long staged;
 	struct list_head pool;
 	unsigned long pool_count;
+	u64 dirtied;
 };
 
 /*
@@ -266,6 +271,7 @@ int vslice_vram_fill(struct vslice_vram *vram, u64 off, u32 pattern,
 void vslice_vram_track_start(struct vslice_dev *vd);
 unsigned long vslice_vram_dirty_count(struct vslice_vram *vram);
 unsigned long vslice_vram_written_count(struct vslice_vram *vram);
+u64 vslice_vram_dirtied(struct vslice_vram *vram);
 long vslice_vram_take_run(struct vslice_dev *vd, unsigned long from,
 			  unsigned int max, struct page **pages,
 			  unsigned int *count);

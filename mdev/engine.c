@@ -24,6 +24,14 @@
  *    through kmap_local_page() and unpinned again, so type1 marks exactly
  *    the pinned pages dirty, once, since nothing stays pinned across a step.
  *
+ * Throttle.  While the migration core throttles the engine (its
+ * convergence rule, migration.c), the worker starts no command step in
+ * the first p % of every VSLICE_THROTTLE_PERIOD_NS, so at most (100 - p) %
+ * of the engine's time serves the guest.  Commands, fences and interrupts
+ * keep completing, only later: a throttled engine is slower, never
+ * stalled (p is at most VSLICE_THROTTLE_MAX_PCT).  Releasing the throttle
+ * or quiescing the engine wakes a worker held back at once.
+ *
  * Locking.  dev_lock guards the registers, quiesced, progress and epoch; the
  * worker takes it only to snapshot the ring state and to publish a step's
  * result, never across a guest memory access.  vfio_dma_rw() accesses take
@@ -54,8 +62,11 @@
  */
 
 #include <linux/highmem.h>
+#include <linux/hrtimer.h>
 #include <linux/iommu.h>
+#include <linux/ktime.h>
 #include <linux/log2.h>
+#include <linux/math64.h>
 #include <linux/memcontrol.h>
 #include <linux/minmax.h>
 #include <linux/module.h>
@@ -65,6 +76,7 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
+#include <linux/wait.h>
 
 #include "fault.h"
 #include "vslice.h"
@@ -653,6 +665,8 @@ static void vslice_engine_publish(struct vslice_dev *vd,
 	}
 
 	trace_vslice_engine_cmd(vd->vdev.dev, s->head, op->opcode, op->len, 0);
+	if (READ_ONCE(eng->throttle))
+		atomic64_inc(&eng->throttled_cmds);
 	eng->progress = 0;
 	r->ring_head = (s->head + 1) & (s->size - 1);
 	r->cmd_count++;
@@ -660,6 +674,32 @@ static void vslice_engine_publish(struct vslice_dev *vd,
 		r->fence = op->len;
 		vslice_irq_raise(vd, VSLICE_IRQ_FENCE);
 	}
+}
+
+/*
+ * The throttle: if a command step may not start now, wait until it may
+ * (or the throttle changes, or the engine is quiesced) and return true,
+ * so that the caller checks the ring state again.  No lock held.
+ */
+static bool vslice_engine_throttle_wait(struct vslice_dev *vd)
+{
+	struct vslice_engine *eng = &vd->engine;
+	u32 pct = READ_ONCE(eng->throttle);
+	u64 now, phase, closed;
+
+	if (!pct)
+		return false;
+	now = ktime_get_ns();
+	div64_u64_rem(now, VSLICE_THROTTLE_PERIOD_NS, &phase);
+	closed = div_u64(VSLICE_THROTTLE_PERIOD_NS * pct, 100);
+	if (phase >= closed)
+		return false;
+	wait_event_hrtimeout(eng->throttle_wq,
+			     READ_ONCE(eng->throttle) != pct ||
+			     READ_ONCE(eng->quiesced),
+			     ns_to_ktime(closed - phase));
+	atomic64_add(ktime_get_ns() - now, &eng->throttled_ns);
+	return true;
 }
 
 static void vslice_engine_work(struct work_struct *work)
@@ -685,6 +725,9 @@ static void vslice_engine_work(struct work_struct *work)
 			break;
 		}
 		mutex_unlock(&vd->dev_lock);
+
+		if (vslice_engine_throttle_wait(vd))
+			continue;
 
 		/* Re-read the entry whenever the ring position moved. */
 		if (!fetched || snap.epoch != cur.epoch ||
@@ -734,6 +777,10 @@ int vslice_engine_init(struct vslice_dev *vd)
 	atomic_set(&eng->unmap_waiters, 0);
 	init_waitqueue_head(&eng->unmap_wq);
 	xa_init(&eng->stale);
+	eng->throttle = 0;
+	init_waitqueue_head(&eng->throttle_wq);
+	atomic64_set(&eng->throttled_ns, 0);
+	atomic64_set(&eng->throttled_cmds, 0);
 	eng->dma_start = 0;
 	eng->dma_end = 0;
 	eng->dma_revoked = false;
@@ -819,8 +866,10 @@ void vslice_engine_control_write(struct vslice_dev *vd, u32 val)
 void vslice_engine_quiesce(struct vslice_dev *vd)
 {
 	mutex_lock(&vd->dev_lock);
-	vd->engine.quiesced = true;
+	WRITE_ONCE(vd->engine.quiesced, true);
 	mutex_unlock(&vd->dev_lock);
+	/* a worker held back by the throttle stops waiting */
+	wake_up_all(&vd->engine.throttle_wq);
 	cancel_work_sync(&vd->engine.work);
 }
 
@@ -835,7 +884,7 @@ void vslice_engine_quiesce(struct vslice_dev *vd)
 void vslice_engine_resume(struct vslice_dev *vd)
 {
 	mutex_lock(&vd->dev_lock);
-	vd->engine.quiesced = false;
+	WRITE_ONCE(vd->engine.quiesced, false);
 	mutex_unlock(&vd->dev_lock);
 	queue_work(vslice_unbound_wq, &vd->engine.work);
 }
@@ -946,4 +995,26 @@ void vslice_engine_set_progress(struct vslice_dev *vd, u64 progress)
 {
 	lockdep_assert_held(&vd->dev_lock);
 	vd->engine.progress = progress;
+}
+
+/**
+ * vslice_engine_set_throttle() - throttle the engine, or release it
+ * @vd:		the instance
+ * @pct:	percent of each throttle period in which no command step
+ *		starts, 0 (no throttle) to VSLICE_THROTTLE_MAX_PCT
+ *
+ * For the migration core's convergence rule.  Takes effect at the
+ * worker's next step; a worker held back is woken at once, so a release
+ * lets commands run without delay.  Any context that may sleep is fine:
+ * no lock is taken.
+ */
+void vslice_engine_set_throttle(struct vslice_dev *vd, u32 pct)
+{
+	struct vslice_engine *eng = &vd->engine;
+
+	pct = min_t(u32, pct, VSLICE_THROTTLE_MAX_PCT);
+	if (READ_ONCE(eng->throttle) == pct)
+		return;
+	WRITE_ONCE(eng->throttle, pct);
+	wake_up_all(&eng->throttle_wq);
 }

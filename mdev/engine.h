@@ -16,6 +16,7 @@
 #define _VSLICE_ENGINE_H
 
 #include <linux/atomic.h>
+#include <linux/time64.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
@@ -59,6 +60,14 @@ struct vslice_dev;
  *		(vslice_engine_set_owner()).
  * @stale:	skip_dirty fault only: guest pages written without pinning,
  *		by page index; under dma_lock
+ * @throttle:	percent of each throttle period in which no command step
+ *		starts (0: the engine is not throttled).  Set by the
+ *		migration core's convergence rule through
+ *		vslice_engine_set_throttle(); read locklessly by the worker.
+ * @throttle_wq: the worker waits here while the throttle holds it back;
+ *		woken when the throttle changes or the engine is quiesced
+ * @throttled_ns: total time the worker held commands back (debugfs)
+ * @throttled_cmds: commands completed while the throttle was on (debugfs)
  */
 struct vslice_engine {
 	struct work_struct work;
@@ -76,7 +85,20 @@ struct vslice_engine {
 	struct page *pages[VSLICE_ENGINE_PIN_BATCH];
 	struct mem_cgroup *memcg;
 	struct xarray stale;	/* skip_dirty fault only, under dma_lock */
+	u32 throttle;
+	wait_queue_head_t throttle_wq;
+	atomic64_t throttled_ns;
+	atomic64_t throttled_cmds;
 };
+
+/*
+ * The throttle period: with the throttle at p percent, the first p % of
+ * every period starts no command step.  Short enough that a fence is late
+ * by at most a few milliseconds, long enough for hrtimer sleeps to be
+ * exact under emulation.
+ */
+#define VSLICE_THROTTLE_PERIOD_NS	(10 * NSEC_PER_MSEC)
+#define VSLICE_THROTTLE_MAX_PCT		99
 
 int vslice_engine_init(struct vslice_dev *vd);
 void vslice_engine_fini(struct vslice_dev *vd);
@@ -89,5 +111,6 @@ void vslice_engine_dma_unmap(struct vslice_dev *vd, u64 iova, u64 length);
 void vslice_engine_set_owner(struct vslice_dev *vd, struct mem_cgroup *memcg);
 u64 vslice_engine_progress(struct vslice_dev *vd);
 void vslice_engine_set_progress(struct vslice_dev *vd, u64 progress);
+void vslice_engine_set_throttle(struct vslice_dev *vd, u32 pct);
 
 #endif /* _VSLICE_ENGINE_H */

@@ -42,7 +42,9 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/kstrtox.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -93,6 +95,8 @@ enum vslice_save_mode {
  * @run_count:	save: entries of @run
  * @run_pos:	save: bytes of @run's pages already read
  * @scan_from:	save: where the next dirty-page scan starts
+ * @wrapped:	save: the scan went back to page 0 since the last read was
+ *		accounted: a pre-copy pass (one sweep over VRAM) ended
  * @initial_left: save: pre-copy initial bytes not yet read
  * @plane:	save: the active scanout plane as the last PRECOPY_INFO saw
  *		it (see vslice_precopy_reinit())
@@ -121,6 +125,7 @@ struct vslice_data_file {
 	unsigned int run_count;
 	size_t run_pos;
 	unsigned long scan_from;
+	bool wrapped;
 	u64 initial_left;
 	struct vslice_plane plane;
 	struct vslice_loader loader;
@@ -166,6 +171,7 @@ static int vslice_save_vram_run(struct vslice_data_file *f)
 		/* wrap: pages before the cursor got dirty again */
 		first = vslice_vram_take_run(vd, 0, VSLICE_STREAM_MAX_RUN,
 					     f->run, &n);
+		f->wrapped = first >= 0;
 	}
 	if (first < 0)
 		return first;
@@ -265,46 +271,139 @@ static int vslice_save_fill(struct vslice_data_file *f)
 static u64 vslice_save_pending(struct vslice_data_file *f, bool stopcopy);
 
 /*
+ * The convergence rule at the end of a pre-copy pass, st->lock held: the
+ * new throttle percent.  A pass is slow when the pages dirtied during it
+ * exceed VSLICE_THROTTLE_TRIGGER percent of the pages it read; the
+ * throttle engages after VSLICE_THROTTLE_SLOW_PASSES slow passes in a row
+ * and grows by VSLICE_THROTTLE_STEP with each further one, up to the
+ * instance's maximum.  A pass that keeps up resets the count but keeps the
+ * throttle (as QEMU keeps its vCPU throttle): what made the pass fast may
+ * be the throttle itself.  The policy is read here, so a change made while
+ * a save runs applies from the next pass on ("off" releases the throttle).
+ */
+static u32 vslice_throttle_rule(struct vslice_dev *vd,
+				struct vslice_mig_stats *st)
+{
+	bool slow = st->last_pass_dirtied * 100 >
+		    st->last_pass_read * VSLICE_THROTTLE_TRIGGER;
+	u32 max = READ_ONCE(vd->mig.throttle_max);
+	u32 pct = st->throttle;
+
+	lockdep_assert_held(&st->lock);
+	st->slow_passes = slow ? st->slow_passes + 1 : 0;
+	if (!READ_ONCE(vd->mig.throttle_auto))
+		return 0;
+	if (slow && st->slow_passes >= VSLICE_THROTTLE_SLOW_PASSES)
+		pct = pct ? pct + VSLICE_THROTTLE_STEP : VSLICE_THROTTLE_INITIAL;
+	return min(pct, max);
+}
+
+/*
+ * Close the pre-copy pass in progress, st->lock held: its figures, then
+ * the convergence rule.  Returns the pass's number.
+ */
+static u32 vslice_pass_close(struct vslice_dev *vd,
+			     struct vslice_mig_stats *st, u64 dirtied, u64 now)
+{
+	u64 ns = now > st->pass_end ? now - st->pass_end : 1;
+	u64 pages = st->pass_bytes >> PAGE_SHIFT;
+
+	lockdep_assert_held(&st->lock);
+	if (st->passes)
+		st->dirty_rate = div64_u64(pages * NSEC_PER_SEC, ns);
+	st->last_pass_dirtied = dirtied - st->pass_dirtied;
+	st->last_pass_read = pages;
+	st->dirtied_rate = div64_u64(st->last_pass_dirtied * NSEC_PER_SEC, ns);
+	st->read_rate = div64_u64(pages * NSEC_PER_SEC, ns);
+	st->pass_dirtied = dirtied;
+	st->passes++;
+	st->last_pass_pages = pages;
+	st->pass_end = now;
+	st->pass_bytes = 0;
+	st->throttle = vslice_throttle_rule(vd, st);
+	st->throttle_peak = max(st->throttle_peak, st->throttle);
+	return st->passes;
+}
+
+/*
  * Count what a read moved, per mode, and close a pre-copy pass when the
- * dirty set ran dry (-ENOMSG) after carrying something: the pages a pass
- * carried were dirtied since the pass before, which gives the rate.
+ * dirty set ran dry (-ENOMSG) or the scan wrapped back to page 0 after
+ * carrying something: a pass is one sweep over VRAM, and the pages it
+ * carried were dirtied since the pass before, which gives the rate.  A
+ * guest that dirties faster than the reader reads never lets the dirty set
+ * run dry; its passes end at the wrap.  The engine throttle changes here,
+ * under the channel lock, so that teardown (which takes it) sees no
+ * change after it.
  */
 static void vslice_save_account(struct vslice_data_file *f, ssize_t done,
 				int ret)
 {
-	struct vslice_mig_stats *st = &f->vd->mig.stats;
-	u64 now, pages = 0, rate = 0, pending = 0;
-	bool pass_end = false;
-	u32 passes = 0;
+	struct vslice_dev *vd = f->vd;
+	struct vslice_mig_stats *st = &vd->mig.stats;
+	u64 now = 0, dirtied = 0, pages = 0, rate = 0, pending = 0;
+	u64 pass_dirtied = 0, pass_read = 0;
+	u32 passes = 0, old = 0, pct = 0;
+	bool wrapped = f->wrapped;
 
 	lockdep_assert_held(&f->lock);
+	f->wrapped = false;
+	if (f->mode == VSLICE_SAVE_PRECOPY && (wrapped || ret == -ENOMSG)) {
+		dirtied = vslice_vram_dirtied(&vd->vram);
+		now = ktime_get_ns();
+	}
 	spin_lock(&st->lock);
 	if (f->mode == VSLICE_SAVE_STOPCOPY) {
 		st->stopcopy_bytes += done;
 	} else {
+		old = st->throttle;
+		/* the unit framed after the wrap opens the next pass */
+		if (wrapped && st->pass_bytes)
+			passes = vslice_pass_close(vd, st, dirtied, now);
 		st->precopy_bytes += done;
 		st->pass_bytes += done;
-		if (ret == -ENOMSG && st->pass_bytes) {
-			now = ktime_get_ns();
-			pages = st->pass_bytes >> PAGE_SHIFT;
-			if (st->passes && now > st->pass_end)
-				st->dirty_rate = div64_u64(pages * NSEC_PER_SEC,
-							   now - st->pass_end);
-			st->passes++;
-			st->last_pass_pages = pages;
-			st->pass_end = now;
-			st->pass_bytes = 0;
-			pass_end = true;
-			passes = st->passes;
-			rate = st->dirty_rate;
-		}
+		if (ret == -ENOMSG && st->pass_bytes)
+			passes = vslice_pass_close(vd, st, dirtied, now);
+		pages = st->last_pass_pages;
+		rate = st->dirty_rate;
+		pct = st->throttle;
+		pass_dirtied = st->last_pass_dirtied;
+		pass_read = st->last_pass_read;
 	}
 	spin_unlock(&st->lock);
-	if (pass_end && trace_vslice_precopy_pass_enabled()) {
+	if (!passes)
+		return;
+	if (pct != old) {
+		vslice_engine_set_throttle(vd, pct);
+		trace_vslice_throttle(vd->vdev.dev, passes, old, pct,
+				      pass_dirtied, pass_read);
+	}
+	if (trace_vslice_precopy_pass_enabled()) {
 		pending = vslice_save_pending(f, true);
-		trace_vslice_precopy_pass(f->vd->vdev.dev, passes, pages, rate,
+		trace_vslice_precopy_pass(vd->vdev.dev, passes, pages, rate,
 					  f->total, pending);
 	}
+}
+
+/*
+ * Pre-copy ended (any arc out of it, reset, close): release the throttle
+ * at once.  state_mutex held, and the save channel already switched to
+ * stop-copy or disabled under its lock, so no pass can throttle again.
+ */
+static void vslice_throttle_release(struct vslice_dev *vd)
+{
+	struct vslice_mig_stats *st = &vd->mig.stats;
+	u32 old, passes;
+
+	lockdep_assert_held(&vd->state_mutex);
+	spin_lock(&st->lock);
+	old = st->throttle;
+	passes = st->passes;
+	st->throttle = 0;
+	st->slow_passes = 0;
+	spin_unlock(&st->lock);
+	vslice_engine_set_throttle(vd, 0);
+	if (old)
+		trace_vslice_throttle(vd->vdev.dev, passes, old, 0, 0, 0);
 }
 
 /* Remember the stop-copy size just reported to userspace. */
@@ -782,6 +881,7 @@ static void vslice_mig_drop_files(struct vslice_dev *vd)
 		spin_lock(&m->stats.lock);
 		m->stats.active = false;
 		spin_unlock(&m->stats.lock);
+		vslice_throttle_release(vd);
 	}
 	if (m->resume) {
 		vslice_file_disable(m->resume);
@@ -810,12 +910,23 @@ static void vslice_stats_clear(struct vslice_mig_stats *st)
 	st->reported = 0;
 	st->predicted = 0;
 	st->at_switch = 0;
+	st->pass_dirtied = 0;
+	st->last_pass_dirtied = 0;
+	st->last_pass_read = 0;
+	st->dirtied_rate = 0;
+	st->read_rate = 0;
+	st->slow_passes = 0;
+	st->throttle = 0;
+	st->throttle_peak = 0;
+	st->held_ns_start = 0;
+	st->cmds_start = 0;
 }
 
 static int vslice_mig_open_save(struct vslice_dev *vd,
 				enum vslice_save_mode mode)
 {
 	struct vslice_data_file *f;
+	u64 dirtied;
 
 	f = vslice_file_new(vd, true);
 	if (IS_ERR(f))
@@ -823,6 +934,7 @@ static int vslice_mig_open_save(struct vslice_dev *vd,
 	f->mode = mode;
 	/* First pass: every page written so far is dirty. */
 	vslice_vram_track_start(vd);
+	dirtied = vslice_vram_dirtied(&vd->vram);
 	mutex_lock(&f->lock);
 	f->initial_left = vslice_save_pending(f, false);
 	vslice_plane_get(vd, &f->plane);
@@ -831,6 +943,9 @@ static int vslice_mig_open_save(struct vslice_dev *vd,
 	vslice_stats_clear(&vd->mig.stats);
 	vd->mig.stats.active = true;
 	vd->mig.stats.pass_end = ktime_get_ns();
+	vd->mig.stats.pass_dirtied = dirtied;
+	vd->mig.stats.held_ns_start = atomic64_read(&vd->engine.throttled_ns);
+	vd->mig.stats.cmds_start = atomic64_read(&vd->engine.throttled_cmds);
 	spin_unlock(&vd->mig.stats.lock);
 	vd->mig.save = f;
 	return 0;
@@ -955,6 +1070,7 @@ static int vslice_mig_step(struct vslice_dev *vd, enum vslice_mig_state next)
 		vd->mig.save->mode = VSLICE_SAVE_STOPCOPY;
 		vslice_stats_switch(vd, vslice_save_pending(vd->mig.save, true));
 		mutex_unlock(&vd->mig.save->lock);
+		vslice_throttle_release(vd);
 		break;
 	case ARC(STOP_COPY, STOP):
 	case ARC(PRE_COPY, RUNNING):
@@ -1255,9 +1371,12 @@ void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s)
  */
 void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s)
 {
-	struct vslice_mig_stats st;
+	u64 held = atomic64_read(&vd->engine.throttled_ns);
+	u64 cmds = atomic64_read(&vd->engine.throttled_cmds);
 	u64 initial = 0, dirty = 0, predicted = 0;
-	bool live = false, precopy = false;
+	bool live = false, precopy = false, autom;
+	struct vslice_mig_stats st;
+	u32 max;
 	struct vslice_data_file *f;
 	enum vslice_mig_state state;
 
@@ -1280,6 +1399,7 @@ void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s)
 	st = vd->mig.stats;
 	spin_unlock(&vd->mig.stats.lock);
 	mutex_unlock(&vd->state_mutex);
+	vslice_mig_get_throttle(vd, &autom, &max);
 
 	seq_printf(s, "state: %s\n", vslice_mig_state_names[state]);
 	seq_printf(s, "save_session: %s\n", live ? (precopy ? "precopy" :
@@ -1298,6 +1418,20 @@ void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s)
 	seq_printf(s, "reported_stopcopy_bytes: %llu\n", st.reported);
 	seq_printf(s, "switchover_predicted_bytes: %llu\n", st.predicted);
 	seq_printf(s, "switchover_pending_bytes: %llu\n", st.at_switch);
+	seq_printf(s, "last_pass_dirtied_pages: %llu\n", st.last_pass_dirtied);
+	seq_printf(s, "last_pass_read_pages: %llu\n", st.last_pass_read);
+	seq_printf(s, "dirtied_pages_per_s: %llu\n", st.dirtied_rate);
+	seq_printf(s, "read_pages_per_s: %llu\n", st.read_rate);
+	seq_printf(s, "slow_passes: %u\n", st.slow_passes);
+	seq_printf(s, "throttle_policy: %s\n", autom ? "auto" : "off");
+	seq_printf(s, "throttle_max_percent: %u\n", max);
+	seq_printf(s, "throttle_percent: %u\n", st.throttle);
+	seq_printf(s, "throttle_peak_percent: %u\n", st.throttle_peak);
+	seq_printf(s, "engine_throttle_percent: %u\n",
+		   READ_ONCE(vd->engine.throttle));
+	seq_printf(s, "throttle_held_ms: %llu\n",
+		   div_u64(held - st.held_ns_start, NSEC_PER_MSEC));
+	seq_printf(s, "throttled_cmds: %llu\n", cmds - st.cmds_start);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1468,6 +1602,116 @@ module_param_cb(stream_version, &vslice_stream_version_ops,
 MODULE_PARM_DESC(stream_version,
 		 "Migration stream version new instances write, MAJOR.MINOR (default: the newest; an older one lets a host with an older driver receive)");
 
+/*
+ * The convergence policy's defaults for new instances; each instance has
+ * its own copy (migration_throttle, migration_throttle_max in sysfs).
+ * "auto" by default: without it a guest whose device dirties VRAM faster
+ * than the link carries it never fits QEMU's downtime limit, and the rule
+ * touches no migration that converges by itself (admin.rst).
+ */
+static bool vslice_throttle_auto_default = true;
+static u32 vslice_throttle_max_default = VSLICE_THROTTLE_MAX_DEFAULT;
+
+/**
+ * vslice_mig_parse_throttle() - parse a migration_throttle policy
+ * @buf:	"auto" or "off" (a trailing newline is ignored)
+ * @autom:	out: true for "auto"
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vslice_mig_parse_throttle(const char *buf, bool *autom)
+{
+	if (sysfs_streq(buf, "auto"))
+		*autom = true;
+	else if (sysfs_streq(buf, "off"))
+		*autom = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * vslice_mig_parse_throttle_max() - parse a migration_throttle_max value
+ * @buf:	a decimal percent, 1 to VSLICE_THROTTLE_MAX_PCT
+ * @pct:	out: the value
+ *
+ * 0 would be "off" under another name and 100 would stall the engine:
+ * both are refused.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vslice_mig_parse_throttle_max(const char *buf, u32 *pct)
+{
+	u32 v;
+
+	if (kstrtou32(buf, 10, &v) || !v || v > VSLICE_THROTTLE_MAX_PCT)
+		return -EINVAL;
+	*pct = v;
+	return 0;
+}
+
+static int vslice_throttle_param_set(const char *val,
+				     const struct kernel_param *kp)
+{
+	return vslice_mig_parse_throttle(val, (bool *)kp->arg);
+}
+
+static int vslice_throttle_param_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", *(bool *)kp->arg ? "auto" : "off");
+}
+
+static const struct kernel_param_ops vslice_throttle_ops = {
+	.set = vslice_throttle_param_set,
+	.get = vslice_throttle_param_get,
+};
+module_param_cb(migration_throttle, &vslice_throttle_ops,
+		&vslice_throttle_auto_default, 0644);
+MODULE_PARM_DESC(migration_throttle,
+		 "Convergence policy of new instances: auto (default: throttle the engine while pre-copy cannot keep up) or off");
+
+static int vslice_throttle_max_param_set(const char *val,
+					 const struct kernel_param *kp)
+{
+	return vslice_mig_parse_throttle_max(val, (u32 *)kp->arg);
+}
+
+static const struct kernel_param_ops vslice_throttle_max_ops = {
+	.set = vslice_throttle_max_param_set,
+	.get = param_get_uint,
+};
+module_param_cb(migration_throttle_max, &vslice_throttle_max_ops,
+		&vslice_throttle_max_default, 0644);
+MODULE_PARM_DESC(migration_throttle_max,
+		 "Most percent of the engine's time the convergence rule may withhold from the guest, 1-99 (default 90)");
+
+/**
+ * vslice_mig_set_throttle() - set an instance's convergence policy
+ * @vd:		the instance
+ * @autom:	the rule may throttle ("auto") or not ("off")
+ * @max:	its maximum percent, from vslice_mig_parse_throttle_max()
+ *
+ * Allowed while a save runs: the rule reads the policy at the end of each
+ * pre-copy pass, so the change applies from the next pass on.
+ */
+void vslice_mig_set_throttle(struct vslice_dev *vd, bool autom, u32 max)
+{
+	WRITE_ONCE(vd->mig.throttle_auto, autom);
+	WRITE_ONCE(vd->mig.throttle_max, max);
+}
+
+/**
+ * vslice_mig_get_throttle() - an instance's convergence policy
+ * @vd:		the instance
+ * @autom:	out: "auto" (true) or "off"
+ * @max:	out: the maximum percent
+ */
+void vslice_mig_get_throttle(struct vslice_dev *vd, bool *autom, u32 *max)
+{
+	*autom = READ_ONCE(vd->mig.throttle_auto);
+	*max = READ_ONCE(vd->mig.throttle_max);
+}
+
 /**
  * vslice_mig_set_stream_minor() - choose the stream version a save writes
  * @vd:		the instance
@@ -1516,6 +1760,8 @@ int vslice_mig_init(struct vslice_dev *vd)
 	BUILD_BUG_ON(PAGE_SIZE != VSLICE_STREAM_PAGE_SIZE);
 	vd->mig.state = VSLICE_MIG_RUNNING;
 	vd->mig.stream_minor = READ_ONCE(vslice_stream_minor_default);
+	vd->mig.throttle_auto = READ_ONCE(vslice_throttle_auto_default);
+	vd->mig.throttle_max = READ_ONCE(vslice_throttle_max_default);
 	spin_lock_init(&vd->mig.stats.lock);
 	vd->vdev.migration_flags = VFIO_MIGRATION_STOP_COPY |
 				   VFIO_MIGRATION_P2P;

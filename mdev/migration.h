@@ -54,6 +54,16 @@ enum vslice_mig_state {
  * @predicted:	@reported when the session switched to stop-copy: the
  *		prediction QEMU made its switchover decision on
  * @at_switch:	the same count taken by the driver at the switch itself
+ * @pass_dirtied: vslice_vram_dirtied() when the pass in progress began
+ * @last_pass_dirtied: VRAM pages that turned dirty during the last pass
+ * @last_pass_read: VRAM pages the last pass read (its bytes / PAGE_SIZE)
+ * @dirtied_rate: @last_pass_dirtied per second of that pass
+ * @read_rate:	@last_pass_read per second of that pass
+ * @slow_passes: consecutive passes in which dirtying outran reading
+ * @throttle:	the engine throttle now, percent (0: off)
+ * @throttle_peak: the highest @throttle of this session
+ * @held_ns_start: the engine's throttled_ns when the session began
+ * @cmds_start:	the engine's throttled_cmds when the session began
  */
 struct vslice_mig_stats {
 	spinlock_t lock;	/* the fields below */
@@ -68,7 +78,33 @@ struct vslice_mig_stats {
 	u64 reported;
 	u64 predicted;
 	u64 at_switch;
+	u64 pass_dirtied;
+	u64 last_pass_dirtied;
+	u64 last_pass_read;
+	u64 dirtied_rate;
+	u64 read_rate;
+	u32 slow_passes;
+	u32 throttle;
+	u32 throttle_peak;
+	u64 held_ns_start;
+	u64 cmds_start;
 };
+
+/*
+ * The convergence rule (migration.c, admin.rst "Convergence"): after
+ * VSLICE_THROTTLE_SLOW_PASSES consecutive pre-copy passes in which the
+ * pages dirtied exceed VSLICE_THROTTLE_TRIGGER percent of the pages read,
+ * the engine is throttled by VSLICE_THROTTLE_INITIAL percent, and by
+ * VSLICE_THROTTLE_STEP more after each further such pass, up to the
+ * instance's maximum.  QEMU's auto-converge for vCPUs is the model
+ * (throttle-trigger-threshold 50, cpu-throttle-initial 20,
+ * cpu-throttle-increment 10).
+ */
+#define VSLICE_THROTTLE_TRIGGER		50
+#define VSLICE_THROTTLE_SLOW_PASSES	2
+#define VSLICE_THROTTLE_INITIAL		20
+#define VSLICE_THROTTLE_STEP		10
+#define VSLICE_THROTTLE_MAX_DEFAULT	90
 
 /* The oldest minor stream version this driver still writes. */
 #define VSLICE_STREAM_MINOR_OLDEST	0
@@ -83,6 +119,10 @@ struct vslice_mig_stats {
  *		always VSLICE_STREAM_VERSION_MAJOR): the module parameter
  *		stream_version when the instance was made, then its own
  *		stream_version attribute
+ * @throttle_auto: the convergence rule may throttle the engine (the
+ *		migration_throttle policy "auto"; false: "off")
+ * @throttle_max: the most percent the rule may throttle (1 to
+ *		VSLICE_THROTTLE_MAX_PCT)
  */
 struct vslice_mig {
 	enum vslice_mig_state state;
@@ -90,6 +130,8 @@ struct vslice_mig {
 	struct vslice_data_file *resume;
 	struct vslice_mig_stats stats;
 	u16 stream_minor;
+	bool throttle_auto;
+	u32 throttle_max;
 };
 
 int vslice_mig_init(struct vslice_dev *vd);
@@ -108,6 +150,12 @@ ssize_t vslice_mig_resume_write(struct vslice_dev *vd, struct iov_iter *from);
 int vslice_mig_parse_stream_version(const char *buf, u16 *minor);
 int vslice_mig_set_stream_minor(struct vslice_dev *vd, u16 minor);
 u16 vslice_mig_stream_minor(struct vslice_dev *vd);
+
+/* The convergence policy (migration_throttle, migration_throttle_max). */
+int vslice_mig_parse_throttle(const char *buf, bool *autom);
+int vslice_mig_parse_throttle_max(const char *buf, u32 *pct);
+void vslice_mig_set_throttle(struct vslice_dev *vd, bool autom, u32 max);
+void vslice_mig_get_throttle(struct vslice_dev *vd, bool *autom, u32 *max);
 
 void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s);
 void vslice_mig_stats_show(struct vslice_dev *vd, struct seq_file *s);

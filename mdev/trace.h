@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vslice trace events: FSM arcs, stream chunks, pre-copy passes and the
- * switch to stop-copy, pins, dirty reports and engine commands.  Enable with
+ * vslice trace events: FSM arcs, stream chunks, pre-copy passes, the engine
+ * throttle and the switch to stop-copy, pins, dirty reports and engine
+ * commands.  Enable with
  *   echo 1 > /sys/kernel/tracing/events/vslice/enable
  */
 #undef TRACE_SYSTEM
@@ -55,6 +56,36 @@ TRACE_EVENT(vslice_mig_data,
 	TP_printk("%s %s %zu bytes (total %llu) ret=%d", __get_str(dev),
 		  __entry->save ? "save" : "load", __entry->bytes,
 		  __entry->total, __entry->ret)
+);
+
+/*
+ * The convergence rule changed the engine throttle: at the end of pre-copy
+ * pass @pass, which dirtied @dirtied and read @read VRAM pages, or when
+ * pre-copy ended (to 0, with @dirtied and @read 0).
+ */
+TRACE_EVENT(vslice_throttle,
+	TP_PROTO(struct device *dev, u32 pass, u32 from, u32 to, u64 dirtied,
+		 u64 read),
+	TP_ARGS(dev, pass, from, to, dirtied, read),
+	TP_STRUCT__entry(
+		__string(dev, dev_name(dev))
+		__field(u32, pass)
+		__field(u32, from)
+		__field(u32, to)
+		__field(u64, dirtied)
+		__field(u64, read)
+	),
+	TP_fast_assign(
+		vslice_assign_str(dev, dev_name(dev));
+		__entry->pass = pass;
+		__entry->from = from;
+		__entry->to = to;
+		__entry->dirtied = dirtied;
+		__entry->read = read;
+	),
+	TP_printk("%s pass %u: engine throttle %u%% -> %u%% (pass dirtied %llu pages, read %llu)",
+		  __get_str(dev), __entry->pass, __entry->from, __entry->to,
+		  __entry->dirtied, __entry->read)
 );
 
 TRACE_EVENT(vslice_precopy_pass,

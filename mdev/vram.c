@@ -244,7 +244,8 @@ static struct page *vslice_vram_page(struct vslice_vram *vram,
 static void vslice_vram_mark(struct vslice_vram *vram, unsigned long idx)
 {
 	__set_bit(idx, vram->written);
-	__set_bit(idx, vram->dirty);
+	if (!__test_and_set_bit(idx, vram->dirty))
+		vram->dirtied++;
 }
 
 /* A page that was never written (since a reset) is all zeros. */
@@ -709,6 +710,22 @@ unsigned long vslice_vram_written_count(struct vslice_vram *vram)
 
 	mutex_lock(&vram->lock);
 	n = bitmap_weight(vram->written, vram->npages);
+	mutex_unlock(&vram->lock);
+	return n;
+}
+
+/**
+ * vslice_vram_dirtied() - pages that turned dirty through a write, ever
+ * @vram:	the VRAM
+ *
+ * Return: the count (see struct vslice_vram, @dirtied).
+ */
+u64 vslice_vram_dirtied(struct vslice_vram *vram)
+{
+	u64 n;
+
+	mutex_lock(&vram->lock);
+	n = vram->dirtied;
 	mutex_unlock(&vram->lock);
 	return n;
 }

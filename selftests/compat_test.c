@@ -263,7 +263,7 @@ FIXTURE_TEARDOWN(compat)
 /* Every type's file, and an instance's, say what the type is. */
 TEST_F(compat, info_files)
 {
-	char path[PATH_MAX], text[4096], itext[4096], val[256], want[64];
+	char path[PATH_MAX], text[4096], itext[4096], val[256], want[128];
 	unsigned int i;
 	long mib;
 
@@ -295,14 +295,18 @@ TEST_F(compat, info_files)
 		EXPECT_NE(NULL, strstr(val, "v1_region"));
 		EXPECT_NE(NULL, strstr(val, "display_plane"));
 
-		/* the instance's file is its type's, plus the version it writes */
+		/*
+		 * the instance's file is its type's, plus the version it
+		 * writes and its convergence policy (the defaults)
+		 */
 		ASSERT_EQ(0, vs_create(&self->src, types[i]));
 		snprintf(path, sizeof(path), VS_MDEV_DIR "/%s/migration_info",
 			 self->src.uuid);
 		ASSERT_EQ(0, vs_sysfs_read(path, itext, sizeof(itext)));
 		EXPECT_EQ(0, strncmp(text, itext, strlen(text)));
 		/* (vs_sysfs_read() drops the last newline) */
-		snprintf(want, sizeof(want), "\nstream_version=%u.%u",
+		snprintf(want, sizeof(want),
+			 "\nstream_version=%u.%u\nmigration_throttle=auto\nmigration_throttle_max=90",
 			 VSLICE_STREAM_VERSION_MAJOR, VSLICE_STREAM_VERSION_MINOR);
 		EXPECT_STREQ(want, itext + strlen(text));
 		ASSERT_EQ(0, vs_remove(&self->src));

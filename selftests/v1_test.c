@@ -1659,4 +1659,123 @@ TEST_F_TIMEOUT(v1, v2_save_v1_resume, 600)
 	stream_free(&s);
 }
 
+/* ------------------------------------------------------------------ */
+/* the convergence rule over the v1 region (throttle_test: v2)         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * QEMU 7.2's pre-copy loop until it has nothing more: each cycle is one
+ * pass of the driver (the data section is filled until the dirty set runs
+ * dry).  With @dirty pages written by the guest first, from @first.
+ */
+static void v1_pass(struct __test_metadata *_metadata, struct v1dev *d,
+		    struct stream *s, __u64 first, unsigned int dirty)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < dirty; i++)
+		vram_write_page(_metadata, d, first + i, 0x700 + i);
+	while (qemu_precopy_pass(_metadata, d, s))
+		ASSERT_LT(++n, 100U);
+}
+
+static long long v1_throttle(struct v1dev *d)
+{
+	return vs_mig_watch(d->in.uuid, "throttle_percent");
+}
+
+/*
+ * Engaged over v1 as over v2: after the second slow pass 20 %, +10 per
+ * further one, capped by migration_throttle_max; the engine runs at it.
+ */
+static void v1_engage(struct __test_metadata *_metadata, struct v1dev *a,
+		      struct stream *s)
+{
+	char path[256];
+	bool hw_error;
+	unsigned int i;
+
+	snprintf(path, sizeof(path),
+		 "/sys/bus/mdev/devices/%s/migration_throttle_max", a->in.uuid);
+	ASSERT_EQ(0, vs_sysfs_write(path, "35"));
+	for (i = 0; i < 64; i++)
+		vram_write_page(_metadata, a, i, 0x600);
+	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
+	v1_pass(_metadata, a, s, 0, 0);		/* initial data */
+	ASSERT_EQ(1, vs_mig_watch(a->in.uuid, "precopy_passes"));
+	v1_pass(_metadata, a, s, 1000, 32);
+	EXPECT_EQ(0, v1_throttle(a));
+	EXPECT_EQ(1, vs_mig_watch(a->in.uuid, "slow_passes"));
+	v1_pass(_metadata, a, s, 1100, 32);
+	EXPECT_EQ(20, v1_throttle(a));
+	v1_pass(_metadata, a, s, 1200, 32);
+	EXPECT_EQ(30, v1_throttle(a));
+	v1_pass(_metadata, a, s, 1300, 32);
+	EXPECT_EQ(35, v1_throttle(a));
+	EXPECT_EQ(35, vs_mig_watch(a->in.uuid, "engine_throttle_percent"));
+}
+
+/* ... and released when QEMU 7.2 switches to stop-copy (3 -> 2). */
+TEST_F_TIMEOUT(v1, throttle_engages_and_stop_copy_releases_it, 300)
+{
+	struct v1dev *a = &self->a;
+	struct stream s = { 0 };
+	bool hw_error;
+
+	v1_engage(_metadata, a, &s);
+	ASSERT_EQ(0, qemu_set_state(a, q_switchover, &hw_error));
+	EXPECT_EQ(0, v1_throttle(a));
+	EXPECT_EQ(0, vs_mig_watch(a->in.uuid, "engine_throttle_percent"));
+	ASSERT_EQ(0, qemu_complete(_metadata, a, &s));
+	EXPECT_EQ(0, v1_throttle(a));
+	stream_free(&s);
+}
+
+/* ... and when QEMU 7.2 cancels (3 -> 1), or the device is reset. */
+TEST_F_TIMEOUT(v1, throttle_released_on_cancel_and_reset, 300)
+{
+	struct v1dev *a = &self->a;
+	struct stream s = { 0 };
+	bool hw_error;
+
+	v1_engage(_metadata, a, &s);
+	ASSERT_EQ(0, qemu_set_state(a, q_mig_failed, &hw_error));
+	EXPECT_EQ(0, v1_throttle(a));
+	EXPECT_EQ(0, vs_mig_watch(a->in.uuid, "engine_throttle_percent"));
+	stream_free(&s);
+	memset(&s, 0, sizeof(s));
+
+	v1_engage(_metadata, a, &s);
+	ASSERT_EQ(0, ioctl(a->in.device, VFIO_DEVICE_RESET));
+	EXPECT_EQ(0, v1_throttle(a));
+	EXPECT_EQ(0, vs_mig_watch(a->in.uuid, "engine_throttle_percent"));
+	stream_free(&s);
+}
+
+/* "off" over v1: the passes are slow, the engine is never held. */
+TEST_F_TIMEOUT(v1, throttle_off_means_off, 300)
+{
+	struct v1dev *a = &self->a;
+	struct stream s = { 0 };
+	char path[256];
+	bool hw_error;
+	unsigned int i;
+
+	snprintf(path, sizeof(path),
+		 "/sys/bus/mdev/devices/%s/migration_throttle", a->in.uuid);
+	ASSERT_EQ(0, vs_sysfs_write(path, "off"));
+	ASSERT_EQ(-EINVAL, vs_sysfs_write(path, "maybe"));
+	for (i = 0; i < 64; i++)
+		vram_write_page(_metadata, a, i, 0x600);
+	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
+	v1_pass(_metadata, a, &s, 0, 0);
+	for (i = 0; i < 5; i++)
+		v1_pass(_metadata, a, &s, 1000 + 100 * i, 32);
+	EXPECT_EQ(5, vs_mig_watch(a->in.uuid, "slow_passes"));
+	EXPECT_EQ(0, vs_mig_watch(a->in.uuid, "throttle_peak_percent"));
+	EXPECT_EQ(0, vs_mig_watch(a->in.uuid, "engine_throttle_percent"));
+	ASSERT_EQ(0, qemu_set_state(a, q_mig_failed, &hw_error));
+	stream_free(&s);
+}
+
 TEST_HARNESS_MAIN

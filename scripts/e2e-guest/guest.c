@@ -41,6 +41,16 @@
  * Input: 'v' verify (then keep looping), 'p' print progress now, 'h' hold
  * the picture, 'd' draw again.
  *
+ * With "churn" on the multiboot command line each iteration of step 3 also
+ * FILLs one 32 KiB block of a 23.8 MiB VRAM window (block i mod 762,
+ * pattern unique to the iteration), so the device dirties about eight times
+ * more VRAM than it would: a guest whose pre-copy never fits QEMU's
+ * downtime limit without the driver's throttle (scripts/fleet).  The
+ * verification derives each block's expected content from the iteration
+ * count.  With "nodev pace=N" the baseline guest waits until N us have
+ * passed since an iteration began: the device guest's rate, so that both
+ * dirty guest RAM alike.
+ *
  * With "nodev" on the multiboot command line (QEMU's -append) the guest runs
  * without any device: the CPU writes the slots and fence pages itself.  That
  * is the baseline which tells a QEMU problem from a vslice one.
@@ -82,6 +92,19 @@
 					/* a page that is never written */
 #define MIN_VRAM	0x01000000u
 #define V_FB		0x00400000u	/* two framebuffers, FB_SPACING apart */
+/*
+ * "churn": one CHURN_BLOCK per iteration, in CHURN_SEGS segments that sit
+ * between the sparse pages: segment k starts 64 KiB after sparse page
+ * k (8 MiB * (k + 1)) and ends at the next one.  23.8 MiB in all, more
+ * than the v1 region's data section (VRAM/16), so that no single read
+ * drains it.
+ */
+#define CHURN_BLOCK	0x00008000u
+#define CHURN_SEG_SKIP	0x00010000u
+#define CHURN_SEG_BLOCKS ((V_SPARSE_STEP - CHURN_SEG_SKIP) / CHURN_BLOCK)
+#define CHURN_SEGS	3u
+#define CHURN_BLOCKS	(CHURN_SEGS * CHURN_SEG_BLOCKS)
+#define CHURN_MIN_VRAM	0x02800000u
 #define FB_SPACING	0x00040000u
 
 #define DYN_INIT_PAT	0x5a5a5a5au
@@ -124,6 +147,8 @@ static void keep_anchors(void)
 }
 
 static bool nodev;		/* baseline mode: the CPU does the writes */
+static bool churn;		/* "churn": each iteration also FILLs a block */
+static uint32_t pace_us;	/* "pace=N": nodev iterations N us apart */
 static uintptr_t bar0;
 static uint64_t vram_size;
 static uint32_t nr_sparse;
@@ -200,6 +225,30 @@ static uint32_t static_word(uint32_t idx)
 static uint32_t dyn_pat(uint32_t i)
 {
 	return 0x80000000u | i;
+}
+
+static uint32_t churn_pat(uint32_t i)
+{
+	return 0xc0000000u | i;
+}
+
+/*
+ * The last iteration <= @n that FILLed churn block @b (iteration i FILLs
+ * block i % CHURN_BLOCKS), or 0 if none did: derived from the iteration
+ * count alone, so the CPU keeps no per-block record while migrating.
+ */
+static uint32_t churn_last(uint32_t n, uint32_t b)
+{
+	uint32_t r = n % CHURN_BLOCKS;
+	uint32_t back = r >= b ? r - b : r + CHURN_BLOCKS - b;
+
+	return back >= n ? 0 : n - back;
+}
+
+static uint32_t churn_off(uint32_t b)
+{
+	return (b / CHURN_SEG_BLOCKS + 1) * V_SPARSE_STEP + CHURN_SEG_SKIP +
+	       (b % CHURN_SEG_BLOCKS) * CHURN_BLOCK;
 }
 
 static uint32_t sparse_pat(uint32_t k)
@@ -507,6 +556,7 @@ static void iterate(void)
 
 	if (nodev) {
 		volatile uint32_t *p = (volatile uint32_t *)slot_addr(s);
+		uint64_t t0 = rdtsc();
 		uint32_t w;
 
 		for (w = 0; w < PAGE_SIZE / 4; w++) {
@@ -518,9 +568,15 @@ static void iterate(void)
 		tlb_drop(slot_addr(s));
 		tlb_drop(slot_addr(s) + PAGE_SIZE);
 		tlb_drop(fence_addr);
+		/* "pace=N": the device guest's iteration rate, for a fair baseline */
+		while (pace_us && rdtsc() - t0 < (uint64_t)pace_us * (tsc_khz() / 1000))
+			;
 		goto done;
 	}
 	emit(VSLICE_CMD_FILL, dyn_pat(i), V_DYN + d * PAGE_SIZE, 0, PAGE_SIZE);
+	if (churn)
+		emit(VSLICE_CMD_FILL, churn_pat(i), churn_off(i % CHURN_BLOCKS), 0,
+		     CHURN_BLOCK);
 	emit(VSLICE_CMD_COPY_FROM_VRAM, 0, V_STATIC + k * PAGE_SIZE,
 	     slot_addr(s), PAGE_SIZE);
 	emit(VSLICE_CMD_COPY_FROM_VRAM, 0, V_DYN + d * PAGE_SIZE,
@@ -682,6 +738,19 @@ static void check_vram(struct check *c)
 				  dyn_iter[d] ? dyn_pat(dyn_iter[d]) :
 						DYN_INIT_PAT,
 				  PAGE_SIZE);
+		}
+	}
+	/* churn: up to a CHECK_SIZE of contiguous blocks at a time */
+	for (off = 0; churn && off < CHURN_BLOCKS; off += d) {
+		d = CHECK_SIZE / CHURN_BLOCK;
+		if (d > CHURN_SEG_BLOCKS - off % CHURN_SEG_BLOCKS)
+			d = CHURN_SEG_BLOCKS - off % CHURN_SEG_BLOCKS;
+		vram_read(churn_off(off), d * CHURN_BLOCK);
+		for (p = 0; p < d; p++) {
+			k = churn_last(iter, off + p);
+			cmp_const(c, "churn block", off + p,
+				  CHECK_ADDR + p * CHURN_BLOCK,
+				  k ? churn_pat(k) : 0, CHURN_BLOCK);
 		}
 	}
 	vram_read(high_off(), V_HIGH_SIZE);
@@ -917,6 +986,26 @@ struct multiboot_info {
 	uint32_t cmdline;	/* C string, if flags bit 2 */
 };
 
+/* The number after @key ("pace=") on the command line, or 0. */
+static uint32_t cmdline_num(const struct multiboot_info *mbi, const char *key)
+{
+	const char *p = (const char *)(uintptr_t)mbi->cmdline;
+	size_t n = strlen(key);
+	uint32_t v = 0;
+
+	if (!(mbi->flags & 4) || !p)
+		return 0;
+	for (; *p; p++) {
+		if ((p == (const char *)(uintptr_t)mbi->cmdline || p[-1] == ' ') &&
+		    !memcmp(p, key, n)) {
+			for (p += n; *p >= '0' && *p <= '9'; p++)
+				v = v * 10 + (uint32_t)(*p - '0');
+			return v;
+		}
+	}
+	return 0;
+}
+
 /* Is @word one of the blank-separated words of the command line? */
 static bool cmdline_has(const struct multiboot_info *mbi, const char *word)
 {
@@ -952,17 +1041,21 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 	keep_anchors();
 
 	nodev = cmdline_has(mbi, "nodev");
+	churn = !nodev && cmdline_has(mbi, "churn");
+	pace_us = nodev ? cmdline_num(mbi, "pace=") : 0;
 	if (nodev) {
-		print("E2E-READY nodev tsc=%ukHz\n", tsc_khz());
+		print("E2E-READY nodev tsc=%ukHz pace=%uus\n", tsc_khz(), pace_us);
 	} else {
 		find_device();
 		engine_init();
+		if (vram_size < CHURN_MIN_VRAM)
+			churn = false;	/* the window does not fit */
 		t_init = now_ms();
 		vram_init();
 		display_init();
-		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u\n",
+		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u%s\n",
 		      (uint32_t)(vram_size >> 20), (uint32_t)bar0, tsc_khz(),
-		      now_ms() - t_init);
+		      now_ms() - t_init, churn ? " churn" : "");
 	}
 
 	for (;;) {
