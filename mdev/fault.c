@@ -51,6 +51,10 @@ static struct vslice_knob vslice_skip_plane = {
 	.val = ATOMIC64_INIT(0), .min = 0, .max = 1,
 };
 
+static struct vslice_knob vslice_warn_save = {
+	.val = ATOMIC64_INIT(0), .min = 0, .max = 1,
+};
+
 /**
  * vslice_fault_skip_dirty() - must device writes to guest memory go unreported?
  *
@@ -109,6 +113,18 @@ bool vslice_fault_skip_plane(void)
 	return atomic64_read(&vslice_skip_plane.val) == 1;
 }
 
+/**
+ * vslice_fault_warn_save() - must this save raise a kernel WARN?
+ *
+ * One shot: a hit turns the fault off again.
+ *
+ * Return: true once after warn_save was set to 1.
+ */
+bool vslice_fault_warn_save(void)
+{
+	return atomic64_cmpxchg(&vslice_warn_save.val, 1, 0) == 1;
+}
+
 /* Signed values: simple_attr_write() parses only unsigned ones. */
 static ssize_t vslice_knob_read(struct file *file, char __user *buf,
 				size_t count, loff_t *ppos)
@@ -163,5 +179,7 @@ void vslice_fault_init(struct dentry *root)
 	debugfs_create_file("fail_dlog_store", 0600, dir,
 			    &vslice_fail_dlog_store, &vslice_knob_fops);
 	debugfs_create_file("skip_plane", 0600, dir, &vslice_skip_plane,
+			    &vslice_knob_fops);
+	debugfs_create_file("warn_save", 0600, dir, &vslice_warn_save,
 			    &vslice_knob_fops);
 }

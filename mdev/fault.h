@@ -24,6 +24,11 @@
  *               (plane disabled, GENERATION 0) whatever the device holds:
  *               the destination loses the picture.  The control that the
  *               display checks (selftests, e2e) must catch.
+ *   warn_save   0/1: the next save of an instance's device state (v1 or
+ *               v2) raises a kernel WARN (and taints the kernel); the
+ *               migration itself goes on unharmed.  One shot.  The
+ *               control that the test suite counts a kernel report as a
+ *               failure (suite-fails-on-kernel-report).
  *
  * Without VSLICE_FAULTS the hooks are constant false and the files do not
  * exist.  Bottom layer: calls nothing of the module.
@@ -42,6 +47,7 @@ bool vslice_fault_fail_arc(int state);
 bool vslice_fault_engine_hold(u64 progress);
 bool vslice_fault_fail_dlog_store(void);
 bool vslice_fault_skip_plane(void);
+bool vslice_fault_warn_save(void);
 #else
 static inline void vslice_fault_init(struct dentry *root) { }
 static inline bool vslice_fault_skip_dirty(void) { return false; }
@@ -49,6 +55,7 @@ static inline bool vslice_fault_fail_arc(int state) { return false; }
 static inline bool vslice_fault_engine_hold(u64 progress) { return false; }
 static inline bool vslice_fault_fail_dlog_store(void) { return false; }
 static inline bool vslice_fault_skip_plane(void) { return false; }
+static inline bool vslice_fault_warn_save(void) { return false; }
 #endif
 
 #endif /* _VSLICE_FAULT_H */

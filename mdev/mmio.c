@@ -451,6 +451,9 @@ int vslice_hw_save(struct vslice_dev *vd, struct vslice_stream_hw *st,
 	const struct vslice_regs *r = &vd->hw.regs;
 	unsigned int i;
 
+	/* test fault: a kernel report the test suite must count */
+	WARN(vslice_fault_warn_save(),
+	     "vslice: warn_save test fault: a WARN during a migration save\n");
 	memset(st, 0, sizeof(*st));
 	mutex_lock(&vd->dev_lock);
 	if (!plane && vd->hw.plane.active.format) {

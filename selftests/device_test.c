@@ -1498,8 +1498,7 @@ FIXTURE_SETUP(state)
 	self->b_created = true;
 	ASSERT_EQ(0, vs_open(a));
 	ASSERT_EQ(0, vs_open(&self->b));
-	if (!mig_supported(a->device))
-		SKIP(return, "no VFIO migration support");
+	ASSERT_TRUE(mig_supported(a->device));
 
 	/* a guest-made state worth carrying */
 	vs_wr32(a, VSLICE_REG_SCRATCH(1), 0x11111111);

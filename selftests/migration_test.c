@@ -406,7 +406,6 @@ static void pair_teardown(struct pair *p);
 static void pair_setup(struct __test_metadata *_metadata, struct pair *p,
 		       const char *type_a, const char *type_b)
 {
-	__u64 len;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
@@ -426,14 +425,14 @@ static void pair_setup(struct __test_metadata *_metadata, struct pair *p,
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, vs_open(&p->b));
 
-	ret = vs_mig_flags(p->a.device, &p->flags);
-	if (ret)
-		SKIP(pair_teardown(p); return,
-		     "no VFIO_DEVICE_FEATURE_MIGRATION (%d)", ret);
+	ASSERT_EQ(0, vs_mig_flags(p->a.device, &p->flags));
 	ASSERT_TRUE(!!(p->flags & VFIO_MIGRATION_STOP_COPY));
 	ASSERT_TRUE(!!(p->flags & VFIO_MIGRATION_P2P));
-	p->precopy = p->flags & VFIO_MIGRATION_PRE_COPY;
-	p->data_size = !vs_mig_data_size(p->a.device, &len);
+	/* what the kernel supports, not what the device says: a device
+	 * that stops offering PRE_COPY fails these tests
+	 */
+	p->precopy = vs_kernel_has_precopy();
+	p->data_size = p->precopy;
 	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->a.device));
 	ASSERT_EQ(ST_RUNNING, vs_mig_get_state(p->b.device));
 }
@@ -449,8 +448,32 @@ static void pair_teardown(struct pair *p)
 		vs_remove(&p->b);
 }
 
-#define NO_PRECOPY	"kernel/driver without VFIO_MIGRATION_PRE_COPY"
-#define NO_DATA_SIZE	"kernel without VFIO_DEVICE_FEATURE_MIG_DATA_SIZE"
+/*
+ * On every kernel >= 6.2 the device offers PRE_COPY, P2P and
+ * MIG_DATA_SIZE; below, P2P and neither of the others.
+ */
+TEST(offers_what_the_kernel_supports)
+{
+	struct vs_inst in = { .device = -1 };
+	bool want = vs_kernel_has_precopy();
+	__u64 flags = 0, len;
+
+	if (access(VS_PARENT_DIR, F_OK))
+		SKIP(return, "vslice is not loaded (%s missing)", VS_PARENT_DIR);
+	vs_remove_all();
+	ASSERT_EQ(0, vs_create(&in, VS_TYPE_128));
+	ASSERT_EQ(0, vs_open(&in));
+	ASSERT_EQ(0, vs_mig_flags(in.device, &flags));
+	EXPECT_TRUE(!!(flags & VFIO_MIGRATION_STOP_COPY));
+	EXPECT_TRUE(!!(flags & VFIO_MIGRATION_P2P));
+	EXPECT_EQ(want, !!(flags & VFIO_MIGRATION_PRE_COPY))
+		TH_LOG("kernel %s: PRE_COPY must be offered %s", vs_kernel_release(),
+		       want ? "(6.2+)" : "only on 6.2+");
+	EXPECT_EQ(want, !vs_mig_data_size(in.device, &len))
+		TH_LOG("kernel %s: MIG_DATA_SIZE must work %s", vs_kernel_release(),
+		       want ? "(6.2+)" : "only on 6.2+");
+	vs_remove(&in);
+}
 
 /* MIG_DATA_SIZE for a message: the number, or "n/a" on 6.1. */
 static const char *ds_str(const struct pair *p, __u64 val, char buf[32])
@@ -765,7 +788,7 @@ TEST_F_TIMEOUT(fsm, every_target, 120)
 	unsigned int i;
 
 	if (is_precopy(from) && !self->p.precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 
 	for (to = ST_STOP; to < ST_NR; to++)
 		check_arc(_metadata, &self->p, &self->good, from, to);
@@ -1076,7 +1099,7 @@ TEST_F_TIMEOUT(mig, precopy_busy_engine_roundtrip, 900)
 	int fd, nofd;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	engine_setup(_metadata, p);
 	p->map_len = 64 * VS_MIB;
 	p->map = bar2_mmap(&p->a, p->map_len);
@@ -1514,7 +1537,7 @@ TEST_F(mig, close_in_precopy)
 	int fd;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	content_make(_metadata, &p->a);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_LE(0, fd);
@@ -1569,7 +1592,7 @@ TEST_F(mig, data_size_never_zero)
 	int fd;
 
 	if (!p->data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	ASSERT_EQ(0, vs_mig_data_size(p->a.device, &len));
 	EXPECT_LT(0u, len);
 	ksft_print_msg("MIG_DATA_SIZE of an untouched 128 MiB instance: %llu\n",
@@ -1894,7 +1917,7 @@ TEST_F_TIMEOUT(size, converged_precopy_leaves_little, 300)
 	int fd;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, &pre));
@@ -1953,14 +1976,14 @@ static void data_size_case(struct __test_metadata *_metadata, struct pair *p,
 TEST_F_TIMEOUT(size, data_size_matches_stopcopy, 300)
 {
 	if (!self->p.data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	data_size_case(_metadata, &self->p, false);
 }
 
 TEST_F_TIMEOUT(size, data_size_matches_sparse_stopcopy, 300)
 {
 	if (!self->p.data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	data_size_case(_metadata, &self->p, true);
 }
 
@@ -1974,9 +1997,9 @@ TEST_F_TIMEOUT(size, data_size_after_precopy_dirtying, 300)
 	int fd, i;
 
 	if (!p->precopy)
-		SKIP(return, NO_PRECOPY);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	if (!p->data_size)
-		SKIP(return, NO_DATA_SIZE);
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
 	write_8m(_metadata, &p->a, false);
 	ASSERT_EQ(0, mig_set(p->a.device, ST_PRE_COPY, &fd));
 	ASSERT_EQ(-ENOMSG, vs_buf_read_fd(fd, &s, NULL));

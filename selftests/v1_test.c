@@ -1194,7 +1194,7 @@ TEST_F_TIMEOUT(v1, plane_survives_qemu_save_and_load, 300)
 	plane_regs(b, got);
 	for (i = 0; i < NR_PLANE_REGS; i++)
 		if (want[i] != got[i])
-			TH_LOG("plane register 0x%03x: source %#x, destination %#x",
+			TH_LOG("plane did not migrate: reg 0x%03x: source %#x, destination %#x",
 			       VSLICE_REG_PLANE_CONTROL + 4 * i, want[i], got[i]);
 	EXPECT_EQ(0, memcmp(want, got, sizeof(want)));
 	EXPECT_EQ(VSLICE_PLANE_FMT_XRGB8888, got[(VSLICE_REG_PLANE_ACTIVE_FORMAT -
@@ -1583,8 +1583,7 @@ TEST_F_TIMEOUT(v1, v1_save_v2_resume, 600)
 	bool hw_error;
 	int fd;
 
-	if (!v2_supported(b))
-		SKIP(return, "no v2 migration");
+	ASSERT_TRUE(v2_supported(b));
 	vram_populate(_metadata, a, 0x7272);
 	scratch_set(a, 0x72000000);
 	ASSERT_EQ(0, qemu_set_state(a, q_save_setup, &hw_error));
@@ -1628,8 +1627,7 @@ TEST_F_TIMEOUT(v1, v2_save_v1_resume, 600)
 	ssize_t n;
 	int fd;
 
-	if (!v2_supported(a))
-		SKIP(return, "no v2 migration");
+	ASSERT_TRUE(v2_supported(a));
 	buf = malloc(bufsz);
 	ASSERT_NE(NULL, buf);
 	vram_populate(_metadata, a, 0x1010);

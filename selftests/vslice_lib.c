@@ -16,9 +16,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <isa-l/crc.h>
 #include <linux/pci_regs.h>
 
 #include "vslice_lib.h"
@@ -684,6 +686,40 @@ bool vs_kernel_has_lockdep(void)
 	return access("/proc/lockdep", F_OK) == 0;
 }
 
+const char *vs_kernel_release(void)
+{
+	static struct utsname u;
+
+	if (!u.release[0] && uname(&u))
+		return "unknown";
+	return u.release;
+}
+
+bool vs_kernel_at_least(int major, int minor)
+{
+	int ma = 0, mi = 0;
+
+	if (sscanf(vs_kernel_release(), "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+bool vs_kernel_has_symbol(const char *name)
+{
+	char line[512], sym[256];
+	bool found = false;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f)
+		return false;
+	/* "address type name [module]" */
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %255s", sym) == 1 &&
+			!strcmp(sym, name);
+	fclose(f);
+	return found;
+}
+
 static int dmesg_count_bad(void);
 
 /* Bad kernel log lines present when the program started. */
@@ -735,25 +771,22 @@ static int dmesg_count_bad(void)
 
 /* ---- stream checksums ---------------------------------------------------- */
 
-static uint32_t vs_crc_tab[256];
-
+/*
+ * ISA-L's crc32_iscsi() (libisal-dev), as the stream codec's userspace
+ * build uses (selftests/stream/kshim/linux/crc32c.h): the register in and
+ * out as is, no inversion.  Thread-safe, no table of our own.
+ */
 uint32_t vs_crc32c_update(uint32_t crc, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t i, c;
-	int k;
+	const unsigned char *p = buf;
 
-	if (!vs_crc_tab[1]) {
-		for (i = 0; i < 256; i++) {
-			c = i;
-			for (k = 0; k < 8; k++)
-				c = (c >> 1) ^ (0x82f63b78u & -(c & 1));
-			vs_crc_tab[i] = c;
-		}
+	/* ISA-L takes an int length */
+	while (len > (1u << 30)) {
+		crc = crc32_iscsi((unsigned char *)p, 1 << 30, crc);
+		p += 1u << 30;
+		len -= 1u << 30;
 	}
-	while (len--)
-		crc = (crc >> 8) ^ vs_crc_tab[(crc ^ *p++) & 0xff];
-	return crc;
+	return crc32_iscsi((unsigned char *)p, (int)len, crc);
 }
 
 /* ---- migration uAPI beyond 6.1's headers --------------------------------- */

@@ -230,6 +230,39 @@ int vs_dmesg_bad_lines(void);
 bool vs_kernel_has_lockdep(void);
 
 /*
+ * Facts about the running kernel, the only thing a test may SKIP on (never
+ * the device's own answer: a device that stops offering something must
+ * fail).  Each SKIP reason starts with "kernel" and names the fact;
+ * scripts/test-suite counts any other SKIP as a failure.
+ *
+ * vs_kernel_release(): uname -r.  vs_kernel_at_least(): its version is
+ * at least MAJOR.MINOR.  vs_kernel_has_symbol(): /proc/kallsyms lists the
+ * name (it lists names even where it hides addresses).
+ */
+const char *vs_kernel_release(void);
+bool vs_kernel_at_least(int major, int minor);
+bool vs_kernel_has_symbol(const char *name);
+/*
+ * The VFIO core of 6.2+ has v2 PRE_COPY, VFIO_MIG_GET_PRECOPY_INFO and
+ * MIG_DATA_SIZE: there the device must offer PRE_COPY, P2P and
+ * MIG_DATA_SIZE.  VS_SKIP_NO_PRECOPY is the SKIP reason below 6.2 (its
+ * argument: vs_kernel_release()).
+ */
+#define vs_kernel_has_precopy()	vs_kernel_at_least(6, 2)
+#define VS_SKIP_NO_PRECOPY \
+	"kernel %s (uname -r) < 6.2: its VFIO core has no PRE_COPY or MIG_DATA_SIZE"
+/*
+ * The kernel's iova_bitmap is real (device DMA logging can work): it is
+ * in vfio.ko up to 6.2, later only with CONFIG_IOMMUFD_DRIVER; Debian's
+ * 6.12 and 7.x builds have inline stubs.  iova_bitmap_set in
+ * /proc/kallsyms tells.  There, and only there, the device must offer
+ * DMA logging.
+ */
+#define vs_kernel_has_iova_bitmap()	vs_kernel_has_symbol("iova_bitmap_set")
+#define VS_SKIP_NO_IOVA_BITMAP \
+	"kernel: no iova_bitmap_set in /proc/kallsyms (iova_bitmap is a stub)"
+
+/*
  * vs_crc32c_update(): the bare CRC32C register update behind vs_crc32c()
  * (seed and final xor by the caller, as the codec chains sections).
  */

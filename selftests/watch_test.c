@@ -78,6 +78,9 @@ FIXTURE(watch) {
 	struct vs_inst in;
 };
 
+#define NO_INFO_V2 \
+	"kernel %s (uname -r) < 7.1: its VFIO core has no MIG_PRECOPY_INFOv2"
+
 FIXTURE_SETUP(watch)
 {
 	__u64 flags = 0;
@@ -88,8 +91,9 @@ FIXTURE_SETUP(watch)
 	ASSERT_EQ(0, vs_create(&self->in, VS_TYPE_128));
 	ASSERT_EQ(0, vs_open(&self->in));
 	ASSERT_EQ(0, vs_mig_flags(self->in.device, &flags));
-	if (!(flags & VFIO_MIGRATION_PRE_COPY))
-		SKIP(return, "this kernel's VFIO core has no v2 PRE_COPY (6.1)");
+	if (!vs_kernel_has_precopy())
+		SKIP(return, VS_SKIP_NO_PRECOPY, vs_kernel_release());
+	ASSERT_TRUE(!!(flags & VFIO_MIGRATION_PRE_COPY));
 }
 
 FIXTURE_TEARDOWN(watch)
@@ -202,10 +206,10 @@ TEST_F(watch, precopy_info_v2_flags)
 	close(fd);
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
 
+	if (!vs_kernel_at_least(7, 1))
+		SKIP(return, NO_INFO_V2, vs_kernel_release());
 	ret = vs_feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
 			 VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
-	if (ret == -ENOTTY)
-		SKIP(return, "kernel has no MIG_PRECOPY_INFOv2 (7.1+)");
 	ASSERT_EQ(0, ret);
 	/* PROBE: supported for SET, not for GET */
 	EXPECT_EQ(0, vs_feature(self->in.device, VFIO_DEVICE_FEATURE_PROBE |
@@ -256,8 +260,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	__u32 flags;
 	int fd, ret;
 
-	if (!(vs_rd32(&self->in, VSLICE_REG_CAPS) & VSLICE_CAP_PLANE))
-		SKIP(return, "module without a scanout plane");
+	ASSERT_TRUE(!!(vs_rd32(&self->in, VSLICE_REG_CAPS) & VSLICE_CAP_PLANE));
 	ASSERT_EQ(0, write_pages(&self->in, 256, 4, 0x77));
 
 	/* not opted in: the change is dirty data, the flags are ours */
@@ -274,10 +277,10 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_RUNNING, NULL));
 	ASSERT_EQ(0, plane_on(&self->in, 0, 64, false));
 
+	if (!vs_kernel_at_least(7, 1))
+		SKIP(return, NO_INFO_V2, vs_kernel_release());
 	ret = vs_feature(self->in.device, VFIO_DEVICE_FEATURE_SET |
 			 VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
-	if (ret == -ENOTTY)
-		SKIP(return, "kernel has no MIG_PRECOPY_INFOv2 (7.1+)");
 	ASSERT_EQ(0, ret);
 
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
