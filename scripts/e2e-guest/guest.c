@@ -47,9 +47,10 @@
  * more VRAM than it would: a guest whose pre-copy never fits QEMU's
  * downtime limit without the driver's throttle (scripts/fleet).  The
  * verification derives each block's expected content from the iteration
- * count.  With "nodev pace=N" the baseline guest waits until N us have
- * passed since an iteration began: the device guest's rate, so that both
- * dirty guest RAM alike.
+ * count.  With "pace=N" each iteration lasts at least N us: the baseline
+ * guest ("nodev pace=N") runs at the device guest's rate, so that both
+ * dirty guest RAM alike, and a guest that must converge without the
+ * driver's throttle (the previous driver's) can be made light enough.
  *
  * With "nodev" on the multiboot command line (QEMU's -append) the guest runs
  * without any device: the CPU writes the slots and fence pages itself.  That
@@ -552,11 +553,10 @@ static void iterate(void)
 	uint32_t s = i % NR_SLOTS, d = i % DYN_PAGES, f = i % FENCE_SLOTS;
 	uint32_t k = i % STATIC_PAGES;
 	uint32_t fence_addr = FENCE_ADDR + f * PAGE_SIZE;
-	uint64_t v;
+	uint64_t v, t0 = rdtsc();
 
 	if (nodev) {
 		volatile uint32_t *p = (volatile uint32_t *)slot_addr(s);
-		uint64_t t0 = rdtsc();
 		uint32_t w;
 
 		for (w = 0; w < PAGE_SIZE / 4; w++) {
@@ -568,9 +568,6 @@ static void iterate(void)
 		tlb_drop(slot_addr(s));
 		tlb_drop(slot_addr(s) + PAGE_SIZE);
 		tlb_drop(fence_addr);
-		/* "pace=N": the device guest's iteration rate, for a fair baseline */
-		while (pace_us && rdtsc() - t0 < (uint64_t)pace_us * (tsc_khz() / 1000))
-			;
 		goto done;
 	}
 	emit(VSLICE_CMD_FILL, dyn_pat(i), V_DYN + d * PAGE_SIZE, 0, PAGE_SIZE);
@@ -586,6 +583,9 @@ static void iterate(void)
 	reg_wr(VSLICE_REG_SCRATCH(SCRATCH_LOOP), i);
 	wait_fence(fence_addr, v, "the loop");
 done:
+	/* "pace=N": at most one iteration every N us */
+	while (pace_us && rdtsc() - t0 < (uint64_t)pace_us * (tsc_khz() / 1000))
+		;
 	slot_iter[s] = i;
 	dyn_iter[d] = i;
 	fence_val[f] = v;
@@ -1042,7 +1042,7 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 
 	nodev = cmdline_has(mbi, "nodev");
 	churn = !nodev && cmdline_has(mbi, "churn");
-	pace_us = nodev ? cmdline_num(mbi, "pace=") : 0;
+	pace_us = cmdline_num(mbi, "pace=");
 	if (nodev) {
 		print("E2E-READY nodev tsc=%ukHz pace=%uus\n", tsc_khz(), pace_us);
 	} else {
@@ -1053,9 +1053,9 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 		t_init = now_ms();
 		vram_init();
 		display_init();
-		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u%s\n",
+		print("E2E-READY vram=%uMiB bar0=%08x tsc=%ukHz init_ms=%u%s pace=%uus\n",
 		      (uint32_t)(vram_size >> 20), (uint32_t)bar0, tsc_khz(),
-		      now_ms() - t_init, churn ? " churn" : "");
+		      now_ms() - t_init, churn ? " churn" : "", pace_us);
 	}
 
 	for (;;) {
