@@ -331,7 +331,9 @@ static u32 vslice_pass_close(struct vslice_dev *vd,
  * carrying something: a pass is one sweep over VRAM, and the pages it
  * carried were dirtied since the pass before, which gives the rate.  A
  * guest that dirties faster than the reader reads never lets the dirty set
- * run dry; its passes end at the wrap.  The engine throttle changes here,
+ * run dry; its passes end at the wrap, or after VSLICE_PASS_MAX_NS when a
+ * slow reader takes longer than that over one sweep (so the rule still
+ * runs: QEMU's own throttle decides once per second as well).  The engine throttle changes here,
  * under the channel lock, so that teardown (which takes it) sees no
  * change after it.
  */
@@ -343,13 +345,16 @@ static void vslice_save_account(struct vslice_data_file *f, ssize_t done,
 	u64 now = 0, dirtied = 0, pages = 0, rate = 0, pending = 0;
 	u64 pass_dirtied = 0, pass_read = 0;
 	u32 passes = 0, old = 0, pct = 0;
-	bool wrapped = f->wrapped;
+	bool wrapped = f->wrapped, timed = false;
 
 	lockdep_assert_held(&f->lock);
 	f->wrapped = false;
-	if (f->mode == VSLICE_SAVE_PRECOPY && (wrapped || ret == -ENOMSG)) {
-		dirtied = vslice_vram_dirtied(&vd->vram);
+	if (f->mode == VSLICE_SAVE_PRECOPY) {
+		/* st->pass_end changes only under f->lock, which we hold */
 		now = ktime_get_ns();
+		timed = now - READ_ONCE(st->pass_end) >= VSLICE_PASS_MAX_NS;
+		if (wrapped || timed || ret == -ENOMSG)
+			dirtied = vslice_vram_dirtied(&vd->vram);
 	}
 	spin_lock(&st->lock);
 	if (f->mode == VSLICE_SAVE_STOPCOPY) {
@@ -357,7 +362,7 @@ static void vslice_save_account(struct vslice_data_file *f, ssize_t done,
 	} else {
 		old = st->throttle;
 		/* the unit framed after the wrap opens the next pass */
-		if (wrapped && st->pass_bytes)
+		if ((wrapped || timed) && st->pass_bytes)
 			passes = vslice_pass_close(vd, st, dirtied, now);
 		st->precopy_bytes += done;
 		st->pass_bytes += done;

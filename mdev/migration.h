@@ -7,6 +7,7 @@
 #define _VSLICE_MIGRATION_H
 
 #include <linux/spinlock.h>
+#include <linux/time64.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 
@@ -105,6 +106,8 @@ struct vslice_mig_stats {
 #define VSLICE_THROTTLE_INITIAL		20
 #define VSLICE_THROTTLE_STEP		10
 #define VSLICE_THROTTLE_MAX_DEFAULT	90
+/* A pre-copy pass that has read something ends after this long at most. */
+#define VSLICE_PASS_MAX_NS		(2 * NSEC_PER_SEC)
 
 /* The oldest minor stream version this driver still writes. */
 #define VSLICE_STREAM_MINOR_OLDEST	0
