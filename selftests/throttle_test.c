@@ -74,40 +74,6 @@ static int inst_attr_read(struct vs_inst *in, const char *attr, char *buf,
 	return vs_sysfs_read(path, buf, len);
 }
 
-/* Read a pre-copy fd until it has nothing more for now: bytes, or -errno. */
-static long long drain(int fd)
-{
-	static char buf[1 << 20];
-	long long total = 0;
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n > 0) {
-			total += n;
-			continue;
-		}
-		if (n < 0 && errno == ENOMSG)
-			return total;
-		return n < 0 ? -errno : total;
-	}
-}
-
-/* The guest dirties @count VRAM pages from @first through BAR2. */
-static int write_pages(struct vs_inst *in, unsigned int first,
-		       unsigned int count, uint8_t val)
-{
-	static uint8_t page[PG];
-	unsigned int i;
-
-	memset(page, val, sizeof(page));
-	for (i = 0; i < count; i++)
-		if (vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX,
-				 (uint64_t)(first + i) * PG, page,
-				 sizeof(page), true) != sizeof(page))
-			return -EIO;
-	return 0;
-}
 
 /* An instance, its data fd in pre-copy, the next page a slow pass dirties. */
 struct thr_ctx {
@@ -137,7 +103,7 @@ FIXTURE_SETUP(thr)
 	ASSERT_EQ(0, vs_mig_flags(self->t.in.device, &flags));
 	ASSERT_TRUE(flags & VFIO_MIGRATION_PRE_COPY);
 	/* the initial data: 64 pages, read by a pass that dirties nothing */
-	ASSERT_EQ(0, write_pages(&self->t.in, 0, 64, 0x11));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->t.in, 0, 64, 0x11));
 }
 
 FIXTURE_TEARDOWN(thr)
@@ -156,7 +122,7 @@ static void start_precopy(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY,
 				      &self->fd));
 	ASSERT_GE(self->fd, 0);
-	ASSERT_GT(drain(self->fd), 64 * PG);
+	ASSERT_GT(vs_drain(self->fd), 64 * PG);
 	ASSERT_EQ(1, watch(self->in.uuid, "precopy_passes"));
 	ASSERT_EQ(0, watch(self->in.uuid, "slow_passes"));
 	ASSERT_EQ(0, watch(self->in.uuid, "throttle_percent"));
@@ -171,9 +137,9 @@ static long long slow_pass(struct __test_metadata *_metadata,
 {
 	long long passes = watch(self->in.uuid, "precopy_passes");
 
-	EXPECT_EQ(0, write_pages(&self->in, self->next_page, 32, 0x22));
+	EXPECT_EQ(0, vs_vram_fill_pages(&self->in, self->next_page, 32, 0x22));
 	self->next_page += 32;
-	EXPECT_GT(drain(self->fd), 32 * PG);
+	EXPECT_GT(vs_drain(self->fd), 32 * PG);
 	EXPECT_EQ(passes + 1, watch(self->in.uuid, "precopy_passes"));
 	EXPECT_EQ(32, watch(self->in.uuid, "last_pass_dirtied_pages"));
 	EXPECT_EQ(32, watch(self->in.uuid, "last_pass_read_pages"));
@@ -214,9 +180,9 @@ TEST_F(thr, a_pass_that_keeps_up_resets_the_count)
 	EXPECT_EQ(0, slow_pass(_metadata, &self->t));	/* cursor past 1031 */
 	passes = watch(u, "precopy_passes");
 	/* 64 pages ahead of the cursor, 64 behind it */
-	ASSERT_EQ(0, write_pages(&self->t.in, 2000, 64, 0x33));
-	ASSERT_EQ(0, write_pages(&self->t.in, 100, 64, 0x34));
-	EXPECT_GT(drain(self->t.fd), 128 * PG);
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->t.in, 2000, 64, 0x33));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->t.in, 100, 64, 0x34));
+	EXPECT_GT(vs_drain(self->t.fd), 128 * PG);
 	/*
 	 * Two passes: the sweep read 2000-2063 and wrapped (dirtied 128,
 	 * read 64: slow, the second in a row: engaged), then read 100-163
@@ -342,11 +308,11 @@ TEST_F(thr, only_in_precopy)
 {
 	int fd = -1;
 
-	ASSERT_EQ(0, write_pages(&self->t.in, 2000, 64, 0x44));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->t.in, 2000, 64, 0x44));
 	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_STOP, NULL));
 	ASSERT_EQ(0, vs_mig_set_state(self->t.in.device, ST_STOP_COPY, &fd));
 	ASSERT_GE(fd, 0);
-	EXPECT_GT(drain(fd), 64 * PG);	/* to the end of the stream */
+	EXPECT_GT(vs_drain(fd), 64 * PG);	/* to the end of the stream */
 	close(fd);
 	EXPECT_EQ(0, watch(self->t.in.uuid, "precopy_passes"));
 	EXPECT_EQ(0, watch(self->t.in.uuid, "throttle_percent"));
@@ -388,7 +354,7 @@ FIXTURE_SETUP(rel)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, vs_mig_flags(t->in.device, &flags));
 	ASSERT_TRUE(flags & VFIO_MIGRATION_PRE_COPY);
-	ASSERT_EQ(0, write_pages(&t->in, 0, 64, 0x11));
+	ASSERT_EQ(0, vs_vram_fill_pages(&t->in, 0, 64, 0x11));
 }
 
 FIXTURE_TEARDOWN(rel)

@@ -885,3 +885,36 @@ ssize_t vs_vram_rw(struct vs_inst *in, uint64_t off, void *buf, size_t len,
 	}
 	return done;
 }
+
+long long vs_drain(int fd)
+{
+	static char buf[1 << 20];
+	long long total = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			total += n;
+			continue;
+		}
+		if (n < 0 && errno == ENOMSG)
+			return total;
+		return n < 0 ? -errno : total;	/* 0: end of stream */
+	}
+}
+
+int vs_vram_fill_pages(struct vs_inst *in, unsigned int first,
+		       unsigned int count, uint8_t val)
+{
+	static uint8_t page[4096];
+	unsigned int i;
+
+	memset(page, val, sizeof(page));
+	for (i = 0; i < count; i++)
+		if (vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX,
+				 (uint64_t)(first + i) * sizeof(page), page,
+				 sizeof(page), true) != sizeof(page))
+			return -EIO;
+	return 0;
+}

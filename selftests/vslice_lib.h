@@ -160,6 +160,16 @@ void vs_buf_free(struct vs_buf *b);
 int vs_buf_read_fd(int fd, struct vs_buf *b, size_t *got);
 
 /*
+ * vs_drain(): read a pre-copy data fd until it has nothing more for now
+ * (-ENOMSG) or the stream ends: the bytes read, or -errno.
+ * vs_vram_fill_pages(): the guest writes @count VRAM pages from @first,
+ * each filled with @val, through BAR2 (dirtying them): 0 or -EIO.
+ */
+long long vs_drain(int fd);
+int vs_vram_fill_pages(struct vs_inst *in, unsigned int first,
+		       unsigned int count, uint8_t val);
+
+/*
  * Whole v2 streams.  vs_stream_read_all(): read @fd to EOF into a malloc'd
  * buffer (*buf, *len; free() it), 0 or -errno.  vs_stream_write_all():
  * write @len bytes in pieces of at most @piece (0: all at once), 0 or the

@@ -40,39 +40,6 @@ static bool watch_is(const char *uuid, const char *key, const char *word)
 	return !vs_sysfs_read(path, buf, sizeof(buf)) && strstr(buf, want);
 }
 
-/* Read a pre-copy fd until it has nothing more for now: bytes, or -errno. */
-static long long drain(int fd)
-{
-	static char buf[1 << 20];
-	long long total = 0;
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n > 0) {
-			total += n;
-			continue;
-		}
-		if (n < 0 && errno == ENOMSG)
-			return total;
-		return n < 0 ? -errno : total;	/* 0: end of stream */
-	}
-}
-
-static int write_pages(struct vs_inst *in, unsigned int first,
-		       unsigned int count, uint8_t val)
-{
-	static uint8_t page[4096];
-	unsigned int i;
-
-	memset(page, val, sizeof(page));
-	for (i = 0; i < count; i++)
-		if (vs_region_rw(in, VFIO_PCI_BAR2_REGION_INDEX,
-				 (uint64_t)(first + i) * 4096, page,
-				 sizeof(page), true) != sizeof(page))
-			return -EIO;
-	return 0;
-}
 
 FIXTURE(watch) {
 	struct vs_inst in;
@@ -117,7 +84,7 @@ TEST_F(watch, precopy_to_stopcopy)
 	EXPECT_EQ(0, watch(u, "precopy_bytes"));
 	EXPECT_EQ(0, watch(u, "precopy_passes"));
 
-	ASSERT_EQ(0, write_pages(&self->in, 100, 40, 0xa5));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 100, 40, 0xa5));
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
 				      ST_PRE_COPY, &fd));
 	ASSERT_TRUE(watch_is(u, "state", "PRE_COPY"));
@@ -132,7 +99,7 @@ TEST_F(watch, precopy_to_stopcopy)
 	EXPECT_EQ((long long)size, watch(u, "reported_stopcopy_bytes"));
 
 	/* pass 1: the 40 written pages */
-	got = drain(fd);
+	got = vs_drain(fd);
 	ASSERT_GT(got, 40 * 4096);
 	EXPECT_EQ(got, watch(u, "precopy_bytes"));
 	EXPECT_EQ(1, watch(u, "precopy_passes"));
@@ -143,10 +110,10 @@ TEST_F(watch, precopy_to_stopcopy)
 
 	/* the guest dirties 10 pages, pass 2 carries them */
 	nanosleep(&ts, NULL);
-	ASSERT_EQ(0, write_pages(&self->in, 7, 10, 0x3c));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 7, 10, 0x3c));
 	EXPECT_EQ(10, watch(u, "dirty_vram_pages"));
 	EXPECT_GT(watch(u, "dirty_bytes"), 10 * 4096);
-	got += drain(fd);
+	got += vs_drain(fd);
 	EXPECT_EQ(got, watch(u, "precopy_bytes"));
 	EXPECT_EQ(2, watch(u, "precopy_passes"));
 	EXPECT_EQ(10, watch(u, "last_pass_pages"));
@@ -155,9 +122,9 @@ TEST_F(watch, precopy_to_stopcopy)
 	EXPECT_LE(watch(u, "dirty_rate_pages_per_s"), 100);
 
 	/* 3 more dirty pages, QEMU asks for the size, then switches over */
-	ASSERT_EQ(0, write_pages(&self->in, 500, 1, 0x11));
-	ASSERT_EQ(0, write_pages(&self->in, 502, 1, 0x12));
-	ASSERT_EQ(0, write_pages(&self->in, 504, 1, 0x13));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 500, 1, 0x11));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 502, 1, 0x12));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 504, 1, 0x13));
 	ASSERT_EQ(0, vs_mig_data_size(self->in.device, &reported));
 	EXPECT_EQ((long long)reported, watch(u, "reported_stopcopy_bytes"));
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device,
@@ -167,7 +134,7 @@ TEST_F(watch, precopy_to_stopcopy)
 	ASSERT_TRUE(watch_is(u, "save_session", "stopcopy"));
 	EXPECT_EQ((long long)reported, watch(u, "switchover_predicted_bytes"));
 	EXPECT_EQ((long long)reported, watch(u, "switchover_pending_bytes"));
-	stop = drain(fd);
+	stop = vs_drain(fd);
 	ASSERT_GT(stop, 3 * 4096);
 	EXPECT_EQ(stop, watch(u, "stopcopy_bytes"));
 	/* three lone pages: the prediction counts a run header per page */
@@ -197,7 +164,7 @@ TEST_F(watch, precopy_info_v2_flags)
 	__u32 flags;
 	int fd, ret;
 
-	ASSERT_EQ(0, write_pages(&self->in, 0, 8, 0x5a));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 0, 8, 0x5a));
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
 	flags = 0xf0f0f0f0;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
@@ -221,7 +188,7 @@ TEST_F(watch, precopy_info_v2_flags)
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);		/* an output now, nothing to report */
 	EXPECT_GT(initial, 8 * 4096);
-	EXPECT_LT(0, drain(fd));
+	EXPECT_LT(0, vs_drain(fd));
 	flags = ~0u;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);
@@ -261,12 +228,12 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	int fd, ret;
 
 	ASSERT_TRUE(!!(vs_rd32(&self->in, VSLICE_REG_CAPS) & VSLICE_CAP_PLANE));
-	ASSERT_EQ(0, write_pages(&self->in, 256, 4, 0x77));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 256, 4, 0x77));
 
 	/* not opted in: the change is dirty data, the flags are ours */
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
-	ASSERT_LT(0, drain(fd));
-	ASSERT_EQ(0, write_pages(&self->in, 512, 4, 0x66));
+	ASSERT_LT(0, vs_drain(fd));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 512, 4, 0x66));
 	ASSERT_EQ(0, plane_on(&self->in, 512, 64, true));
 	flags = 0x80;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
@@ -284,14 +251,14 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	ASSERT_EQ(0, ret);
 
 	ASSERT_EQ(0, vs_mig_set_state(self->in.device, ST_PRE_COPY, &fd));
-	ASSERT_LT(0, drain(fd));
+	ASSERT_LT(0, vs_drain(fd));
 	flags = 0;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);
 	EXPECT_EQ(0, initial);
 
 	/* the guest draws into a new buffer and flips the plane to it */
-	ASSERT_EQ(0, write_pages(&self->in, 512, 4, 0x55));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 512, 4, 0x55));
 	ASSERT_EQ(0, plane_on(&self->in, 512, 64, true));
 	flags = 0;
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
@@ -304,7 +271,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	EXPECT_EQ(initial, initial2);
 	EXPECT_EQ((long long)initial, watch(self->in.uuid, "initial_bytes"));
 	/* (the count is an upper bound: a run header per page) */
-	got = drain(fd);
+	got = vs_drain(fd);
 	EXPECT_LE(got, (long long)initial);
 	EXPECT_GT(got, 4 * 4096);
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
@@ -316,7 +283,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);
 	/* a page flip to a buffer drawn meanwhile: dirty data, no REINIT */
-	ASSERT_EQ(0, write_pages(&self->in, 256, 4, 0x44));
+	ASSERT_EQ(0, vs_vram_fill_pages(&self->in, 256, 4, 0x44));
 	ASSERT_EQ(0, plane_on(&self->in, 256, 64, true));
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
 	EXPECT_EQ(0, flags);
@@ -328,7 +295,7 @@ TEST_F(watch, precopy_reinit_on_plane_change)
 	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, flags);
 	EXPECT_GT(initial, 4 * 4096);
 	EXPECT_EQ(0, dirty);
-	EXPECT_LT(0, drain(fd));
+	EXPECT_LT(0, vs_drain(fd));
 	/* turned off: nothing the destination needs */
 	ASSERT_EQ(0, plane_on(&self->in, 512, 64, false));
 	ASSERT_EQ(0, vs_mig_precopy_info_flags(fd, &flags, &initial, &dirty));
