@@ -74,7 +74,6 @@ static int inst_attr_read(struct vs_inst *in, const char *attr, char *buf,
 	return vs_sysfs_read(path, buf, len);
 }
 
-
 /* An instance, its data fd in pre-copy, the next page a slow pass dirties. */
 struct thr_ctx {
 	struct vs_inst in;

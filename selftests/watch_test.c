@@ -40,7 +40,6 @@ static bool watch_is(const char *uuid, const char *key, const char *word)
 	return !vs_sysfs_read(path, buf, sizeof(buf)) && strstr(buf, want);
 }
 
-
 FIXTURE(watch) {
 	struct vs_inst in;
 };
