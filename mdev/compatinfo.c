@@ -160,8 +160,7 @@ static ssize_t migration_throttle_store(struct device *dev,
 					const char *buf, size_t count)
 {
 	struct vslice_dev *vd = dev_get_drvdata(dev);
-	bool autom, old;
-	u32 max;
+	bool autom;
 	int ret;
 
 	if (!vd)
@@ -169,8 +168,7 @@ static ssize_t migration_throttle_store(struct device *dev,
 	ret = vslice_mig_parse_throttle(buf, &autom);
 	if (ret)
 		return ret;
-	vslice_mig_get_throttle(vd, &old, &max);
-	vslice_mig_set_throttle(vd, autom, max);
+	vslice_mig_set_throttle_auto(vd, autom);
 	return count;
 }
 static DEVICE_ATTR_RW(migration_throttle);
@@ -194,8 +192,7 @@ static ssize_t migration_throttle_max_store(struct device *dev,
 					    const char *buf, size_t count)
 {
 	struct vslice_dev *vd = dev_get_drvdata(dev);
-	u32 max, old;
-	bool autom;
+	u32 max;
 	int ret;
 
 	if (!vd)
@@ -203,8 +200,7 @@ static ssize_t migration_throttle_max_store(struct device *dev,
 	ret = vslice_mig_parse_throttle_max(buf, &max);
 	if (ret)
 		return ret;
-	vslice_mig_get_throttle(vd, &autom, &old);
-	vslice_mig_set_throttle(vd, autom, max);
+	vslice_mig_set_throttle_max(vd, max);
 	return count;
 }
 static DEVICE_ATTR_RW(migration_throttle_max);

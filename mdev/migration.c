@@ -1713,17 +1713,26 @@ MODULE_PARM_DESC(migration_throttle_max,
 		 "Most percent of the engine's time the convergence rule may withhold from the guest, 1-99 (default 90)");
 
 /**
- * vslice_mig_set_throttle() - set an instance's convergence policy
+ * vslice_mig_set_throttle_auto() - set an instance's convergence policy
  * @vd:		the instance
  * @autom:	the rule may throttle ("auto") or not ("off")
- * @max:	its maximum percent, from vslice_mig_parse_throttle_max()
  *
  * Allowed while a save runs: the rule reads the policy at the end of each
  * pre-copy pass, so the change applies from the next pass on.
  */
-void vslice_mig_set_throttle(struct vslice_dev *vd, bool autom, u32 max)
+void vslice_mig_set_throttle_auto(struct vslice_dev *vd, bool autom)
 {
 	WRITE_ONCE(vd->mig.throttle_auto, autom);
+}
+
+/**
+ * vslice_mig_set_throttle_max() - set an instance's throttle maximum
+ * @vd:		the instance
+ * @max:	percent, from vslice_mig_parse_throttle_max(); like the
+ *		policy, it applies from the next pre-copy pass on
+ */
+void vslice_mig_set_throttle_max(struct vslice_dev *vd, u32 max)
+{
 	WRITE_ONCE(vd->mig.throttle_max, max);
 }
 

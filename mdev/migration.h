@@ -157,7 +157,8 @@ u16 vslice_mig_stream_minor(struct vslice_dev *vd);
 /* The convergence policy (migration_throttle, migration_throttle_max). */
 int vslice_mig_parse_throttle(const char *buf, bool *autom);
 int vslice_mig_parse_throttle_max(const char *buf, u32 *pct);
-void vslice_mig_set_throttle(struct vslice_dev *vd, bool autom, u32 max);
+void vslice_mig_set_throttle_auto(struct vslice_dev *vd, bool autom);
+void vslice_mig_set_throttle_max(struct vslice_dev *vd, u32 max);
 void vslice_mig_get_throttle(struct vslice_dev *vd, bool *autom, u32 *max);
 
 void vslice_mig_show(struct vslice_dev *vd, struct seq_file *s);
